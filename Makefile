@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rxe-odp: on-demand paging for soft-RoCE (rxe) on Debian 12's 6.12 kernel.
+#
+#   make          build rdma_rxe.ko and odp_mirror.ko out of tree
+#   make check    host unit tests, then every guest suite (see tests/)
+#   make demo     boot the guest, load our rxe, run perftest, print a table
+#   make lint     checkpatch --strict and kernel-doc on our kernel files
+#
+# Kernel packages and userspace builds are cached in $(RXE_ODP_CACHE)
+# (default ~/.cache/rxe-odp); the generated Kbuild tree is in build/.
+
+include kernel.version
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export RXE_ODP_CACHE ?= $(HOME)/.cache/rxe-odp
+KVER := $(KERNEL_ABI)-amd64
+KCACHE := $(RXE_ODP_CACHE)/$(KVER)
+KDIR ?= $(KCACHE)/root/usr/src/linux-headers-$(KVER)
+BUILD := $(TOP)/build/$(KVER)
+MODULES := $(BUILD)/drivers/infiniband/sw/rxe/rdma_rxe.ko \
+	   $(BUILD)/drivers/infiniband/core/odp_mirror.ko
+
+.PHONY: all modules kernel check demo lint clean
+
+all: modules
+
+kernel: $(KCACHE)/.extracted
+
+$(KCACHE)/.extracted: kernel.version scripts/fetch-kernel.sh
+	scripts/fetch-kernel.sh >/dev/null
+
+modules: kernel
+	scripts/prepare-tree.sh $(KCACHE)/src $(BUILD)
+	$(MAKE) -C $(KDIR) M=$(BUILD) CONFIG_RDMA_RXE=m W=1 modules
+
+check: modules
+	tests/run-all.sh
+
+demo: modules
+	tests/demo.sh
+
+lint: kernel
+	scripts/lint.sh $(KCACHE)/src
+
+clean:
+	rm -rf build tests/unit/out userspace/out

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * odp_mirror: on-demand paging umems for RDMA drivers on the kernel's
+ * mirror API (mmu_interval_notifier + hmm_range_fault).
+ */
+#include <linux/module.h>
+#include <linux/mmu_notifier.h>
+
+static int __init odp_mirror_init(void)
+{
+	return 0;
+}
+
+static void __exit odp_mirror_exit(void)
+{
+	/*
+	 * mmu_notifier_put() frees per-mm state after an SRCU grace period;
+	 * wait for those frees before our text goes away.
+	 */
+	mmu_notifier_synchronize();
+}
+
+module_init(odp_mirror_init);
+module_exit(odp_mirror_exit);
+
+MODULE_DESCRIPTION("On-demand paging umems on the mirror API");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,31 @@
+#!/bin/bash
+# prepare-tree.sh SRC BUILD: compose the Kbuild tree under BUILD from
+# Debian's rxe sources (SRC = extracted linux-source subset), our patches
+# (drivers/infiniband/sw/rxe/*.patch, applied in name order) and our own
+# files. Files whose content did not change keep their mtime, so kbuild
+# rebuilds only what changed.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+src=$1
+build=$2
+rxe=drivers/infiniband/sw/rxe
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+mkdir -p "$stage/$rxe" "$build"
+cp -a "$src/$rxe/." "$stage/$rxe/"
+for p in "$top/$rxe"/*.patch; do
+	[ -e "$p" ] || continue
+	if ! patch -s -p1 -d "$stage" --no-backup-if-mismatch <"$p"; then
+		echo "prepare-tree: $p does not apply to Debian's rxe" >&2
+		exit 1
+	fi
+done
+(cd "$top" && find Kbuild drivers include -type f ! -name '*.patch' \
+	! -name '*.o' ! -name '*.ko' ! -name '*.cmd' ! -name '*.mod*' \
+	-print0 | xargs -0 cp --parents -t "$stage")
+rsync -rc \
+	--include='*/' --include='*.c' --include='*.h' --include='Kbuild' \
+	--include='Makefile' --include='Kconfig' --exclude='*' \
+	"$stage/" "$build/"

@@ -1,0 +1,26 @@
+#!/bin/bash
+# mkinitramfs.sh IMAGE_ROOT KVER OUT: a ~1.5 MB initramfs with static
+# busybox and the modules that mount the host's root over 9p under an
+# overlay (netfs 9pnet 9pnet_virtio 9p overlay), plus tests/vm/initramfs-init.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+image=$1
+kver=$2
+out=$3
+mods=(fs/netfs/netfs net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p
+      fs/overlayfs/overlay)
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp"/{bin,dev,proc,sys,lower,newroot,lib/modules}
+cp /bin/busybox "$tmp/bin/busybox"
+for m in "${mods[@]}"; do
+	xz -dc "$image/lib/modules/$kver/kernel/$m.ko.xz" \
+		>"$tmp/lib/modules/${m##*/}.ko"
+	echo "${m##*/}" >>"$tmp/lib/modules/order"
+done
+install -m 0755 "$here/initramfs-init" "$tmp/init"
+(cd "$tmp" && find . -print0 | cpio --null -o -H newc --quiet) |
+	gzip -9 >"$out.tmp"
+mv "$out.tmp" "$out"

@@ -1,0 +1,111 @@
+#!/bin/bash
+# run-in-guest.sh [options] -- COMMAND [ARGS...]
+#
+# Boot Debian's 6.12 kernel under QEMU (TCG) with the host's root as the
+# guest's read-only root (9p, tmpfs overlay on top), load our rdma_rxe and
+# odp_mirror (or the stock rdma_rxe with --stock), create rxe0 on dummy0,
+# run COMMAND in the current directory and return its exit status.
+#
+#   --stock        load Debian's own rdma_rxe instead of ours
+#   --out DIR      keep console.log, dmesg.txt, output.log, rc in DIR
+#                  (default: build/guest-runs/<time>)
+#   --timeout SEC  kill a guest that has not powered off (default 900)
+#   --mem SIZE     guest memory (default 4G)
+#   --quiet        print the command's output only on failure
+#
+# Exit status: COMMAND's, or 124 when the guest hung, or 125 when the
+# dmesg gate found a kernel report (tests/vm/dmesg-gate.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=../../kernel.version
+. "$top/kernel.version"
+cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
+kver=$KERNEL_ABI-amd64
+kcache=$cache/$kver
+build=$top/build/$kver
+
+stack=ours out= timeout=900 mem=4G quiet=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--stock) stack=stock ;;
+	--out) out=$2; shift ;;
+	--timeout) timeout=$2; shift ;;
+	--mem) mem=$2; shift ;;
+	--quiet) quiet=1 ;;
+	--) shift; break ;;
+	*) echo "run-in-guest: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ $# -gt 0 ] || { echo "usage: $0 [options] -- COMMAND..." >&2; exit 2; }
+
+[ -f "$kcache/.extracted" ] || "$top/scripts/fetch-kernel.sh" >/dev/null
+if [ "$stack" = ours ] && [ ! -f "$build/drivers/infiniband/sw/rxe/rdma_rxe.ko" ]; then
+	echo "run-in-guest: build the modules first (make)" >&2
+	exit 2
+fi
+initrd=$kcache/initramfs.cpio.gz
+if [ ! -f "$initrd" ] || [ "$here/initramfs-init" -nt "$initrd" ] ||
+   [ "$here/mkinitramfs.sh" -nt "$initrd" ]; then
+	"$here/mkinitramfs.sh" "$kcache/image" "$kver" "$initrd"
+fi
+
+out=${out:-$top/build/guest-runs/$(date +%Y%m%d-%H%M%S)-$$}
+mkdir -p "$out"
+rm -f "$out"/{rc,dmesg.txt,output.log,console.log}
+out=$(cd "$out" && pwd)
+{
+	echo "RXE_ODP_STACK=$stack"
+	printf 'RXE_ODP_BUILD=%q\n' "$build"
+	printf 'RXE_ODP_CWD=%q\n' "$PWD"
+	printf 'RXE_ODP_RESULTS=%q\n' "$out"
+} >"$out/env"
+{
+	printf 'export RXE_ODP_CACHE=%q RXE_ODP_TOP=%q\n' "$cache" "$top"
+	printf '%q ' "$@"
+	echo
+} >"$out/cmd"
+
+cmdline=(
+	console=ttyS0 loglevel=4 printk.time=1 panic=-1 rdinit=/init
+	"rxe_odp.init=$here/guest-init.sh"
+	slub_debug=FZPU kfence.sample_interval=10 page_poison=1
+	init_on_free=1 hung_task_timeout_secs=30 mitigations=off
+)
+[ "$stack" = ours ] && cmdline+=(modprobe.blacklist=rdma_rxe)
+
+status=0
+timeout --kill-after=10 "$timeout" \
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "$mem" \
+	-nodefaults -no-reboot -nic none -display none \
+	-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
+	-kernel "$kcache/image/boot/vmlinuz-$kver" -initrd "$initrd" \
+	-append "${cmdline[*]}" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$kcache/image/lib/modules,mount_tag=modules,security_model=none,readonly=on" \
+	-virtfs "local,path=$out,mount_tag=results,security_model=none" \
+	</dev/null || status=$?
+
+show_output() {
+	[ -f "$out/output.log" ] && cat "$out/output.log"
+	return 0
+}
+
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ] || [ ! -f "$out/rc" ]; then
+	show_output
+	echo "run-in-guest: guest hung or died (qemu status $status); console tail:" >&2
+	tail -n 60 "$out/console.log" >&2
+	exit 124
+fi
+rc=$(cat "$out/rc")
+[ "$quiet" = 1 ] && [ "$rc" = 0 ] || show_output
+if ! "$here/dmesg-gate.sh" "$out/dmesg.txt" >&2; then
+	echo "run-in-guest: results in $out" >&2
+	exit 125
+fi
+if [ "$rc" != 0 ]; then
+	echo "run-in-guest: command exited $rc; results in $out" >&2
+fi
+exit "$rc"
