@@ -1,0 +1,84 @@
+#!/bin/bash
+# run-all.sh [SUITE...]: the project's test command (make check).
+#
+# Suites (default: all, in this order):
+#   unit        host-side unit tests of pure logic (tests/unit)
+#   c           our libibverbs C tests (tests/c), one guest boot
+#   pyverbs44   rdma-core 44 pyverbs vs. its stock-rxe baseline, one boot
+#   pyverbs65   rdma-core 65 pyverbs vs. its stock-rxe baseline, one boot
+#
+# Every test case counts once; each guest boot adds one more case, its
+# dmesg gate. Ends with "N passed, N failed, N skipped" and exits non-zero
+# when anything failed. Per-suite results and guest logs: build/check/.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+out=$top/build/check
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(unit c pyverbs44 pyverbs65)
+rm -rf "$out"
+mkdir -p "$out"
+
+# guest SUITE COMMAND...: one boot; its results file and its dmesg gate.
+guest() {
+	local suite=$1 rc=0
+	shift
+	echo "== $suite (guest)"
+	"$here/vm/run-in-guest.sh" --quiet --out "$out/$suite" -- "$@" || rc=$?
+	case $rc in
+	0) echo "ok guest.$suite.boot" ;;
+	124) echo "fail guest.$suite.boot # guest hung or died" ;;
+	125) echo "fail guest.$suite.boot # kernel report in dmesg" ;;
+	*) echo "fail guest.$suite.boot # suite command exited $rc" ;;
+	esac >>"$out/$suite.txt"
+}
+
+pyverbs() {
+	local lane=$1
+	guest "pyverbs$lane" "$here/pyverbs/run-lane.sh" "$lane" /results/raw.txt
+	if [ -f "$out/pyverbs$lane/raw.txt" ]; then
+		"$here/pyverbs/compare-baseline.py" \
+			"$here/pyverbs/baseline-$lane.txt" \
+			"$out/pyverbs$lane/raw.txt" >>"$out/pyverbs$lane.txt"
+	fi
+}
+
+for suite in "${suites[@]}"; do
+	case $suite in
+	unit)
+		echo "== unit (host)"
+		make -s -C "$here/unit" run RESULTS="$out/unit.txt" ||
+			echo "fail unit.build # tests/unit did not build or run" >>"$out/unit.txt"
+		;;
+	c)
+		make -s -C "$top/userspace" ||
+			echo "fail c.build # userspace did not build" >>"$out/c.txt"
+		guest c "$here/c/run.sh" /results/results.txt
+		cat "$out/c/results.txt" >>"$out/c.txt" 2>/dev/null
+		;;
+	pyverbs44)
+		pyverbs 44
+		;;
+	pyverbs65)
+		if "$here/lanes/build-newer-userspace.sh" >"$out/lane65-build.log" 2>&1; then
+			pyverbs 65
+		else
+			tail -n 20 "$out/lane65-build.log"
+			echo "fail pyverbs65.build # see build/check/lane65-build.log" >>"$out/pyverbs65.txt"
+		fi
+		;;
+	*)
+		echo "run-all: unknown suite $suite" >&2
+		exit 2
+		;;
+	esac
+	grep -h '^fail ' "$out/$suite.txt" 2>/dev/null
+done
+
+cat "$out"/*.txt >"$out/all.txt" 2>/dev/null
+passed=$(grep -c '^ok ' "$out/all.txt")
+failed=$(grep -c '^fail ' "$out/all.txt")
+skipped=$(grep -c '^skip ' "$out/all.txt")
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
