@@ -32,7 +32,7 @@ die() {
 }
 
 [[ -r $VERSIONS_FILE ]] || die "missing pin file $VERSIONS_FILE"
-# shellcheck source=newer-userspace.versions
+# shellcheck source=SCRIPTDIR/newer-userspace.versions
 . "$VERSIONS_FILE"
 : "${RDMA_CORE_VERSION:?not set in $VERSIONS_REL}" "${PERFTEST_VERSION:?not set in $VERSIONS_REL}"
 PINS="rdma-core=$RDMA_CORE_VERSION perftest=$PERFTEST_VERSION"
@@ -83,7 +83,7 @@ flock 9
 # ---------------------------------------------------------------- deps
 BUILD_DEPS=(cmake ninja-build cython3 libnl-3-dev libnl-route-3-dev
 	libudev-dev python3-dev pkg-config gcc make
-	autoconf automake libtool)
+	autoconf automake libtool libpci-dev) # libpci-dev: perftest's configure needs pci/pci.h
 deps_checked=0
 ensure_deps() {
 	((deps_checked)) && return 0
@@ -139,7 +139,7 @@ srcinfo() {
 				if ($i ~ /^Checksums-Sha256:/) { s = 1; continue }
 				if (s && $i ~ /^ /) {
 					split($i, f, " ")
-					if (f[3] ~ /\.orig\.tar\./) { print f[1], f[3]; exit }
+					if (f[3] ~ /\.orig\.tar\./) print f[1], f[3]
 					continue
 				}
 				s = 0
@@ -241,22 +241,26 @@ else
 	ensure_deps
 	log "perftest $PERFTEST_VERSION: extracting $(basename "$PT_ORIG")"
 	fresh_extract "$PT_ORIG" "$PT_DIR"
+	# (set -e does not apply inside a subshell tested with ||: chain with &&)
 	(
-		cd "$PT_DIR"
-		if [[ ! -x configure ]]; then
-			log "perftest: autogen.sh"
-			./autogen.sh
-		fi
-		log "perftest: configure against $RC_BUILD"
-		./configure CPPFLAGS="$PT_CPPFLAGS" LDFLAGS="$PT_LDFLAGS"
-		log "perftest: make -j$JOBS"
-		make -j"$JOBS"
+		cd "$PT_DIR" &&
+			{ [[ -x configure ]] || { log "perftest: autogen.sh" && ./autogen.sh; }; } &&
+			log "perftest: configure against $RC_BUILD" &&
+			./configure CPPFLAGS="$PT_CPPFLAGS" LDFLAGS="$PT_LDFLAGS" &&
+			log "perftest: make -j$JOBS" &&
+			make -j"$JOBS"
 	) >"$W/perftest.build.log" 2>&1 || die "perftest build failed, see $W/perftest.build.log"
+	grep -q '^#define HAVE_EX_ODP 1' "$PT_DIR/config.h" ||
+		die "perftest configure did not detect extended ODP verbs (HAVE_EX_ODP), see $PT_DIR/config.log"
 	[[ -x $PT_DIR/ib_write_bw ]] || die "$PT_DIR/ib_write_bw missing after build"
-	# It must resolve rdma-core's libibverbs, not bookworm's.
-	ldd "$PT_DIR/ib_write_bw" | grep -qF "$RC_BUILD/lib/libibverbs.so" ||
-		die "$PT_DIR/ib_write_bw does not link $RC_BUILD/lib/libibverbs.so: $(ldd "$PT_DIR/ib_write_bw" | grep libibverbs)"
-	"$PT_DIR/ib_write_bw" --help 2>&1 | grep -q -- '--odp' ||
+	# It must resolve rdma-core's libibverbs, not bookworm's. (Outputs are
+	# captured first: `cmd | grep -q` trips pipefail when grep exits early.)
+	out=$(ldd "$PT_DIR/ib_write_bw")
+	grep -qF "$RC_BUILD/lib/libibverbs.so.1 " <<<"$out" ||
+		die "$PT_DIR/ib_write_bw does not resolve $RC_BUILD/lib/libibverbs.so.1:
+$(grep libibverbs <<<"$out")"
+	out=$("$PT_DIR/ib_write_bw" --help 2>&1 || true)
+	grep -q -- '--odp' <<<"$out" ||
 		die "$PT_DIR/ib_write_bw --help lacks --odp (ODP support not detected by configure)"
 	printf '%s\n' "$PT_WANT" >"$PT_STAMP"
 	log "perftest: built"

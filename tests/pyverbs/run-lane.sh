@@ -23,7 +23,7 @@ case $lane in
 65)
 	# shellcheck source=/dev/null
 	. "$("$here/../lanes/build-newer-userspace.sh" --print-env)"
-	tests=$RDMA_CORE_65_TESTS
+	tests=$(dirname "$RDMA_CORE_65_DIR")/tests
 	export PYTHONPATH=$RDMA_CORE_65_PYTHONPATH
 	;;
 *)
