@@ -1,0 +1,33 @@
+#!/bin/bash
+# setup.sh: install what a fresh Debian 12 machine needs to build, boot
+# and test rxe-odp (host tools, and the userspace the guest runs, since
+# the guest's root is the host's). Installs only missing packages; the
+# kernel packages themselves are downloaded into the cache, not installed.
+set -euo pipefail
+
+pkgs=(
+	# build of the modules and of our userspace
+	gcc make patch rsync perl python3 dwarves kmod bc
+	libibverbs-dev librdmacm-dev
+	# the guest
+	qemu-system-x86 busybox-static cpio xz-utils gzip
+	# guest userspace: rdma-core 44, pyverbs, perftest, the rdma tool
+	rdma-core ibverbs-utils ibverbs-providers rdmacm-utils
+	python3-pyverbs perftest iproute2
+	# lifecycle model and plots
+	spin gnuplot-nox
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=()
+[ "$(id -u)" = 0 ] || sudo=(sudo)
+echo "setup: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+	--no-install-recommends "${missing[@]}" >/dev/null
