@@ -17,7 +17,8 @@ if [ ${#files[@]} -gt 0 ]; then
 	"${checkpatch[@]}" -f "${files[@]}" || rc=1
 fi
 for p in "${patches[@]}"; do
-	"${checkpatch[@]}" "$p" || rc=1
+	# From stdin: given a *.patch name, checkpatch checks it as a file.
+	"${checkpatch[@]}" - <"$p" || rc=1
 done
 if [ ${#files[@]} -gt 0 ]; then
 	out=$("$ksrc/scripts/kernel-doc" -none -Wall "${files[@]}" 2>&1) || rc=1

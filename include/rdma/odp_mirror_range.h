@@ -7,6 +7,7 @@
 #ifndef _RDMA_ODP_MIRROR_RANGE_H
 #define _RDMA_ODP_MIRROR_RANGE_H
 
+#include <linux/errno.h>
 #include <linux/overflow.h>
 #include <linux/types.h>
 

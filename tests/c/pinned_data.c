@@ -58,6 +58,7 @@ FIXTURE_VARIANT(rc) {
 	enum xfer_op	op;
 	unsigned int	src_access;	/* extra IBV_ACCESS_* on the source MR */
 	unsigned int	dst_access;	/* ... and on the destination MR */
+	bool		dontneed;	/* MADV_DONTNEED both buffers each round */
 };
 
 FIXTURE_VARIANT_ADD(rc, write) {
@@ -70,6 +71,31 @@ FIXTURE_VARIANT_ADD(rc, read) {
 
 FIXTURE_VARIANT_ADD(rc, send) {
 	.op = XFER_SEND,
+};
+
+/*
+ * The same work on ODP MRs, whose pages are dropped after every round:
+ * each round must fault fresh pages in, never reuse a stale translation.
+ */
+FIXTURE_VARIANT_ADD(rc, odp_write) {
+	.op = XFER_WRITE,
+	.src_access = IBV_ACCESS_ON_DEMAND,
+	.dst_access = IBV_ACCESS_ON_DEMAND,
+	.dontneed = true,
+};
+
+FIXTURE_VARIANT_ADD(rc, odp_read) {
+	.op = XFER_READ,
+	.src_access = IBV_ACCESS_ON_DEMAND,
+	.dst_access = IBV_ACCESS_ON_DEMAND,
+	.dontneed = true,
+};
+
+FIXTURE_VARIANT_ADD(rc, odp_send) {
+	.op = XFER_SEND,
+	.src_access = IBV_ACCESS_ON_DEMAND,
+	.dst_access = IBV_ACCESS_ON_DEMAND,
+	.dontneed = true,
 };
 
 FIXTURE_SETUP(rc)
@@ -278,6 +304,12 @@ static void xfer_run(struct __test_metadata *_metadata,
 					iter)) TH_LOG("iteration %u", iter);
 		ASSERT_TRUE(buf_matches("source", &self->src, SRC_GUARD,
 					iter)) TH_LOG("iteration %u", iter);
+		if (variant->dontneed) {
+			ASSERT_EQ(0, madvise(self->src.base, self->src.size,
+					     MADV_DONTNEED));
+			ASSERT_EQ(0, madvise(self->dst.base, self->dst.size,
+					     MADV_DONTNEED));
+		}
 	}
 }
 

@@ -3,7 +3,6 @@
 #ifndef _SHIM_LINUX_TYPES_H
 #define _SHIM_LINUX_TYPES_H
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * odp_mirror umems: a mirror of a user address range, filled by
+ * hmm_range_fault() and emptied by the range's mmu_interval_notifier.
+ *
+ * Accesses follow the collision-retry scheme of Documentation/mm/hmm.rst:
+ * a fault snapshots the CPU page tables, takes the update lock for
+ * writing, checks mmu_interval_read_retry() and only then records the
+ * pages; an access copies only through recorded pages, with the update
+ * lock held for reading, so an invalidation (which takes it for writing
+ * and drops the entries) never completes while a copy still uses a page.
+ */
+#include <linux/hmm.h>
+#include <linux/highmem.h>
+#include <linux/magic.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <rdma/odp_mirror.h>
+
+#include "odp_mirror_internal.h"
+
+/* Pages one hmm_range_fault() call faults at most (2 MiB). */
+#define ODP_FAULT_MAX_PAGES	512
+/* Pages copied in one stay in the read-side section, to not starve munmap. */
+#define ODP_STAY_PAGES		16
+/* Faults in a row that lose their pages to invalidations before -EAGAIN. */
+#define ODP_FAULT_RETRIES	8
+
+#define ODP_ENTRY_WRITABLE	1UL
+
+static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
+				const struct mmu_notifier_range *range,
+				unsigned long cur_seq)
+{
+	struct odp_mirror_umem *umem =
+		container_of(mni, struct odp_mirror_umem, notifier);
+	unsigned long first, last, index;
+	u64 dropped = 0;
+	void *entry;
+
+	if (mmu_notifier_range_blockable(range))
+		down_write(&umem->lock);
+	else if (!down_write_trylock(&umem->lock))
+		return false;
+
+	mmu_interval_set_seq(mni, cur_seq);
+	first = max(range->start, umem->start) >> PAGE_SHIFT;
+	last = (min(range->end, umem->end) - 1) >> PAGE_SHIFT;
+	xa_for_each_range(&umem->pfns, index, entry, first, last) {
+		xa_erase(&umem->pfns, index);
+		dropped++;
+	}
+	up_write(&umem->lock);
+
+	atomic64_add(dropped, &umem->page_invalidations);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops odp_umem_ops = {
+	.invalidate = odp_umem_invalidate,
+};
+
+/*
+ * The mirror API does not refuse memfd_secret mappings, whose pages are
+ * absent from the direct map; refuse them here, by their file system.
+ */
+static int odp_check_vmas(struct mm_struct *mm, unsigned long start,
+			  unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_file &&
+		    file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC)
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/*
+ * Reserve table slots for [first, first + npages) so that recording the
+ * pages under the update lock needs no allocation (an allocation there
+ * could reclaim, and reclaim can invalidate: a deadlock).
+ */
+static int odp_reserve(struct odp_mirror_umem *umem, unsigned long first,
+		       unsigned long npages)
+{
+	unsigned long i;
+	int ret;
+
+	for (i = 0; i < npages; i++) {
+		ret = xa_reserve(&umem->pfns, first + i, GFP_KERNEL_ACCOUNT);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
+{
+	unsigned long first = range->start >> PAGE_SHIFT;
+	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long i, pfn, val;
+	void *old;
+
+	lockdep_assert_held_write(&umem->lock);
+	for (i = 0; i < npages; i++) {
+		pfn = page_to_pfn(hmm_pfn_to_page(range->hmm_pfns[i]));
+		val = pfn << 1;
+		if (range->hmm_pfns[i] & HMM_PFN_WRITE)
+			val |= ODP_ENTRY_WRITABLE;
+		old = xa_store(&umem->pfns, first + i, xa_mk_value(val),
+			       GFP_NOWAIT);
+		if (xa_is_err(old))
+			return xa_err(old);
+	}
+	return 0;
+}
+
+/*
+ * odp_fault() - Fault [@va, @va + @npages pages) in and record the pages.
+ *
+ * Context: process or kworker context, no odp_mirror lock held; sleeps.
+ * Return: 0, -EFAULT (nothing mapped there, PROT_NONE, VM_IO/VM_PFNMAP,
+ * memfd_secret, or the mm is gone), -EPERM (write to a read-only
+ * mapping), -ENOMEM, or -EAGAIN when invalidations kept winning for
+ * HMM_RANGE_DEFAULT_TIMEOUT.
+ */
+static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
+		     unsigned long npages, bool write)
+{
+	struct mm_struct *mm = umem->notifier.mm;
+	struct hmm_range range = {
+		.notifier = &umem->notifier,
+		.start = va,
+		.end = va + (npages << PAGE_SHIFT),
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (write ? HMM_PFN_REQ_WRITE : 0),
+	};
+	unsigned long timeout;
+	int ret;
+
+	/* Racy on purpose: it only saves work, mmget_not_zero() decides. */
+	if (READ_ONCE(umem->per_mm->dying))
+		return -EFAULT;
+
+	range.hmm_pfns = kvmalloc_array(npages, sizeof(*range.hmm_pfns),
+					GFP_KERNEL);
+	if (!range.hmm_pfns)
+		return -ENOMEM;
+	if (!mmget_not_zero(mm)) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+
+	timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	for (;;) {
+		if (time_after(jiffies, timeout)) {
+			ret = -EAGAIN;
+			break;
+		}
+		range.notifier_seq = mmu_interval_read_begin(&umem->notifier);
+		mmap_read_lock(mm);
+		ret = odp_check_vmas(mm, range.start, range.end);
+		if (!ret)
+			ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY)
+			continue;
+		if (!ret)
+			ret = odp_reserve(umem, va >> PAGE_SHIFT, npages);
+		if (ret)
+			break;
+
+		down_write(&umem->lock);
+		if (mmu_interval_read_retry(&umem->notifier,
+					    range.notifier_seq)) {
+			up_write(&umem->lock);
+			continue;
+		}
+		ret = odp_record(umem, &range);
+		up_write(&umem->lock);
+		if (!ret)
+			atomic64_add(npages, &umem->page_faults);
+		break;
+	}
+	/* The last reference may be ours; exit_mmap must not run here. */
+	mmput_async(mm);
+out_free:
+	kvfree(range.hmm_pfns);
+	return ret;
+}
+
+/*
+ * Run @fn on resident pages from *@va on, inside the read-side section,
+ * for at most ODP_STAY_PAGES pages. Return: 0 when it stopped at @end or
+ * after its stay, -ENOENT at the first page that must be faulted first,
+ * or @fn's error. *@va is advanced past the pages done.
+ */
+static int odp_walk_resident(struct odp_mirror_umem *umem, unsigned long *va,
+			     unsigned long end, bool write,
+			     odp_mirror_access_fn fn, void *ctx)
+{
+	unsigned int stay = 0;
+	int ret = 0;
+
+	down_read(&umem->lock);
+	while (*va < end && stay++ < ODP_STAY_PAGES) {
+		void *entry = xa_load(&umem->pfns, *va >> PAGE_SHIFT);
+		unsigned long off = offset_in_page(*va);
+		size_t n = min(end - *va, PAGE_SIZE - off);
+		unsigned long val;
+		void *kaddr;
+
+		if (!entry) {
+			ret = -ENOENT;
+			break;
+		}
+		val = xa_to_value(entry);
+		if (write && !(val & ODP_ENTRY_WRITABLE)) {
+			ret = -ENOENT;
+			break;
+		}
+		kaddr = kmap_local_pfn(val >> 1);
+		ret = fn(ctx, kaddr + off, n);
+		kunmap_local(kaddr);
+		if (ret)
+			break;
+		*va += n;
+	}
+	up_read(&umem->lock);
+	return ret;
+}
+
+/**
+ * odp_mirror_umem_access() - Run @fn on the pages of a user range.
+ * @umem: the umem the range lies in
+ * @va: first user virtual address
+ * @len: length in bytes
+ * @write: @fn writes; pages are faulted writable (breaking COW)
+ * @fn: called for each chunk, in address order, never across a page
+ * @ctx: passed to @fn
+ *
+ * Faults in what is missing (or read-only, for @write) first, outside any
+ * lock, then calls @fn inside the umem's read-side critical section, so
+ * no invalidation of a page completes while @fn uses it. Accesses from
+ * several threads share the section.
+ *
+ * Context: process or kworker context; sleeps. The caller holds no
+ * spinlock (take it inside @fn).
+ * Return: 0; -EFAULT when the range leaves the umem or maps nothing,
+ * PROT_NONE, VM_IO/VM_PFNMAP or memfd_secret memory, or the mm is gone;
+ * -EPERM for @write to a read-only mapping or umem; -ENOMEM; -EAGAIN
+ * when invalidations kept taking the pages away (retry later); or the
+ * error @fn returned.
+ */
+int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
+			   bool write, odp_mirror_access_fn fn, void *ctx)
+{
+	unsigned int lost = 0;
+	unsigned long addr, fault_pages;
+	u64 end;
+	int ret;
+
+	if (!len)
+		return 0;
+	if (write && !umem->writable)
+		return -EPERM;
+	if (check_add_overflow(va, len, &end) || va < umem->start ||
+	    end > umem->end)
+		return -EFAULT;
+
+	addr = va;
+	while (addr < end) {
+		unsigned long before = addr;
+
+		ret = odp_walk_resident(umem, &addr, end, write, fn, ctx);
+		if (ret != -ENOENT) {
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (addr == before && ++lost > ODP_FAULT_RETRIES)
+			return -EAGAIN;
+		if (addr != before)
+			lost = 0;
+		fault_pages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
+				    (PAGE_ALIGN(end) - (addr & PAGE_MASK)) >>
+				    PAGE_SHIFT);
+		ret = odp_fault(umem, addr & PAGE_MASK, fault_pages, write);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
+
+struct odp_copy {
+	u8	*buf;
+	bool	to_umem;
+};
+
+static int odp_copy_chunk(void *ctx, void *kaddr, size_t len)
+{
+	struct odp_copy *c = ctx;
+
+	if (c->to_umem)
+		memcpy(kaddr, c->buf, len);
+	else
+		memcpy(c->buf, kaddr, len);
+	c->buf += len;
+	return 0;
+}
+
+/**
+ * odp_mirror_umem_copy() - Copy between a kernel buffer and a user range.
+ * @umem: the umem the range lies in
+ * @va: first user virtual address
+ * @buf: kernel buffer of @len bytes
+ * @len: length in bytes
+ * @to_umem: copy @buf into the user range (else the other way)
+ *
+ * Context: as odp_mirror_umem_access().
+ * Return: as odp_mirror_umem_access().
+ */
+int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
+			 u64 len, bool to_umem)
+{
+	struct odp_copy c = { .buf = buf, .to_umem = to_umem };
+
+	return odp_mirror_umem_access(umem, va, len, to_umem, odp_copy_chunk,
+				      &c);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
+
+/**
+ * odp_mirror_umem_get() - Mirror [@addr, @addr + @length) of current's mm.
+ * @addr: first user virtual address
+ * @length: length in bytes, not zero
+ * @writable: accesses may write (the MR has a writable access flag)
+ *
+ * Pins nothing and allocates nothing proportional to @length.
+ *
+ * Context: process context of the registering task; sleeps.
+ * Return: the umem, or ERR_PTR(-EINVAL) for an empty range or a kernel
+ * thread, -EFAULT for a range past the user address space, -EOVERFLOW
+ * when it wraps, or -ENOMEM.
+ */
+struct odp_mirror_umem *odp_mirror_umem_get(u64 addr, u64 length,
+					    bool writable)
+{
+	struct mm_struct *mm = current->mm;
+	struct odp_mirror_umem *umem;
+	u64 end;
+	int ret;
+
+	if (!mm || !length)
+		return ERR_PTR(-EINVAL);
+	if (check_add_overflow(addr, length, &end))
+		return ERR_PTR(-EOVERFLOW);
+	if (end > TASK_SIZE)
+		return ERR_PTR(-EFAULT);
+
+	umem = kzalloc(sizeof(*umem), GFP_KERNEL_ACCOUNT);
+	if (!umem)
+		return ERR_PTR(-ENOMEM);
+	umem->start = ALIGN_DOWN(addr, PAGE_SIZE);
+	umem->end = PAGE_ALIGN(end);
+	umem->writable = writable;
+	init_rwsem(&umem->lock);
+	xa_init(&umem->pfns);
+
+	umem->per_mm = odp_per_mm_get(mm);
+	if (IS_ERR(umem->per_mm)) {
+		ret = PTR_ERR(umem->per_mm);
+		goto err_free;
+	}
+	ret = mmu_interval_notifier_insert(&umem->notifier, mm, umem->start,
+					   umem->end - umem->start,
+					   &odp_umem_ops);
+	if (ret)
+		goto err_put_per_mm;
+	return umem;
+
+err_put_per_mm:
+	odp_per_mm_put(umem->per_mm);
+err_free:
+	kfree(umem);
+	return ERR_PTR(ret);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_get);
+
+/**
+ * odp_mirror_umem_release() - Stop mirroring and free a umem.
+ * @umem: the umem, which no access may use any more
+ *
+ * The strong unregister fence: mmu_interval_notifier_remove() returns
+ * only when no invalidate callback runs for @umem and none will; the
+ * per-mm state is freed by the mmu_notifier core after an SRCU grace
+ * period.
+ *
+ * Context: process or kworker context, not from a notifier callback.
+ */
+void odp_mirror_umem_release(struct odp_mirror_umem *umem)
+{
+	mmu_interval_notifier_remove(&umem->notifier);
+	xa_destroy(&umem->pfns);
+	odp_per_mm_put(umem->per_mm);
+	kfree(umem);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_release);
+
+/**
+ * odp_mirror_umem_page_faults() - Pages faulted in through a umem.
+ * @umem: the umem
+ *
+ * Return: the count since registration.
+ */
+u64 odp_mirror_umem_page_faults(const struct odp_mirror_umem *umem)
+{
+	return atomic64_read(&umem->page_faults);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_page_faults);
+
+/**
+ * odp_mirror_umem_page_invalidations() - Pages dropped by invalidations.
+ * @umem: the umem
+ *
+ * Return: the count since registration.
+ */
+u64 odp_mirror_umem_page_invalidations(const struct odp_mirror_umem *umem)
+{
+	return atomic64_read(&umem->page_invalidations);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_page_invalidations);
