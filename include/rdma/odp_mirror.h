@@ -34,6 +34,8 @@ struct odp_mirror_umem *odp_mirror_umem_get(u64 addr, u64 length,
 void odp_mirror_umem_release(struct odp_mirror_umem *umem);
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx);
+int odp_mirror_umem_prefault(struct odp_mirror_umem *umem, u64 va, u64 len,
+			     bool write);
 int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 			 u64 len, bool to_umem);
 u64 odp_mirror_umem_page_faults(const struct odp_mirror_umem *umem);

@@ -86,4 +86,30 @@ static inline int odp_mirror_page_span(u64 addr, u64 len,
 	return 0;
 }
 
+/**
+ * odp_mirror_clip_pages() - Pages of a mirror hit by an invalidation.
+ * @start: first byte of the mirror, page aligned
+ * @end: end of the mirror (exclusive), page aligned, above @start
+ * @inv_start: first byte of the invalidated range
+ * @inv_end: end of the invalidated range (exclusive)
+ * @page_shift: log2 of the page size
+ * @first: index of the first page of the mirror to drop
+ * @last: index of the last page of the mirror to drop (inclusive)
+ *
+ * Return: true when the ranges overlap (and @first, @last are set).
+ */
+static inline bool odp_mirror_clip_pages(u64 start, u64 end, u64 inv_start,
+					 u64 inv_end, unsigned int page_shift,
+					 u64 *first, u64 *last)
+{
+	u64 lo = inv_start > start ? inv_start : start;
+	u64 hi = inv_end < end ? inv_end : end;
+
+	if (lo >= hi)
+		return false;
+	*first = lo >> page_shift;
+	*last = (hi - 1) >> page_shift;
+	return true;
+}
+
 #endif /* _RDMA_ODP_MIRROR_RANGE_H */

@@ -98,4 +98,31 @@ TEST(page_span)
 	ASSERT_EQ(-EINVAL, odp_mirror_page_span(0x1000, 0, 12, &first, &n));
 }
 
+/* An invalidation drops exactly the mirror's pages it overlaps. */
+TEST(clip_pages)
+{
+	u64 first = 0, last = 0;
+
+	ASSERT_TRUE(odp_mirror_clip_pages(0x10000, 0x20000, 0x0, MAX64, 12,
+					  &first, &last));
+	ASSERT_EQ(0x10, first);
+	ASSERT_EQ(0x1f, last);
+	ASSERT_TRUE(odp_mirror_clip_pages(0x10000, 0x20000, 0x12345, 0x12346,
+					  12, &first, &last));
+	ASSERT_EQ(0x12, first);
+	ASSERT_EQ(0x12, last);
+	ASSERT_TRUE(odp_mirror_clip_pages(0x10000, 0x20000, 0x1f000, 0x30000,
+					  12, &first, &last));
+	ASSERT_EQ(0x1f, first);
+	ASSERT_EQ(0x1f, last);
+	ASSERT_FALSE(odp_mirror_clip_pages(0x10000, 0x20000, 0x20000, 0x21000,
+					   12, &first, &last));
+	ASSERT_FALSE(odp_mirror_clip_pages(0x10000, 0x20000, 0x0, 0x10000,
+					   12, &first, &last));
+	ASSERT_TRUE(odp_mirror_clip_pages(0x10000, 0x20000, 0xffff, 0x10001,
+					  12, &first, &last));
+	ASSERT_EQ(0x10, first);
+	ASSERT_EQ(0x10, last);
+}
+
 TEST_HARNESS_MAIN

@@ -18,6 +18,7 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <rdma/odp_mirror.h>
+#include <rdma/odp_mirror_range.h>
 
 #include "odp_mirror_internal.h"
 
@@ -25,6 +26,8 @@
 #define ODP_FAULT_MAX_PAGES	512
 /* Pages copied in one stay in the read-side section, to not starve munmap. */
 #define ODP_STAY_PAGES		16
+/* Bytes odp_mirror_umem_prefault() faults ahead at most. */
+#define ODP_PREFAULT_MAX	(8UL << 20)
 /* Faults in a row that lose their pages to invalidations before -EAGAIN. */
 #define ODP_FAULT_RETRIES	8
 
@@ -36,8 +39,8 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct odp_mirror_umem *umem =
 		container_of(mni, struct odp_mirror_umem, notifier);
-	unsigned long first, last, index;
-	u64 dropped = 0;
+	unsigned long index;
+	u64 first, last, dropped = 0;
 	void *entry;
 
 	if (mmu_notifier_range_blockable(range))
@@ -46,11 +49,12 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
-	first = max(range->start, umem->start) >> PAGE_SHIFT;
-	last = (min(range->end, umem->end) - 1) >> PAGE_SHIFT;
-	xa_for_each_range(&umem->pfns, index, entry, first, last) {
-		xa_erase(&umem->pfns, index);
-		dropped++;
+	if (odp_mirror_clip_pages(umem->start, umem->end, range->start,
+				  range->end, PAGE_SHIFT, &first, &last)) {
+		xa_for_each_range(&umem->pfns, index, entry, first, last) {
+			xa_erase(&umem->pfns, index);
+			dropped++;
+		}
 	}
 	up_write(&umem->lock);
 
@@ -298,6 +302,33 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 	return 0;
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
+
+static int odp_touch_nothing(void *ctx, void *kaddr, size_t len)
+{
+	return 0;
+}
+
+/**
+ * odp_mirror_umem_prefault() - Fault a range in ahead of its accesses.
+ * @umem: the umem the range lies in
+ * @va: first user virtual address
+ * @len: length in bytes; at most ODP_PREFAULT_MAX (8 MiB) is faulted
+ * @write: fault writable (breaking COW)
+ *
+ * For a request that will touch [@va, @va + @len) packet by packet:
+ * faulting it in large batches up front spares a fault per page later.
+ * Best effort; the accesses themselves report errors.
+ *
+ * Context: as odp_mirror_umem_access().
+ * Return: as odp_mirror_umem_access().
+ */
+int odp_mirror_umem_prefault(struct odp_mirror_umem *umem, u64 va, u64 len,
+			     bool write)
+{
+	return odp_mirror_umem_access(umem, va, min(len, ODP_PREFAULT_MAX),
+				      write, odp_touch_nothing, NULL);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_prefault);
 
 struct odp_copy {
 	u8	*buf;

@@ -95,6 +95,25 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 				    dir == RXE_TO_MR_OBJ);
 }
 
+/**
+ * rxe_odp_mr_prefault() - Fault in what a remote READ/WRITE will touch.
+ * @mr: the MR
+ * @iova: first iova of the request
+ * @len: length of the whole request
+ * @write: the request writes
+ *
+ * Called on the first packet of a request, so that its pages fault in
+ * batches rather than one page per packet. Best effort: errors show up
+ * in the accesses that follow.
+ */
+void rxe_odp_mr_prefault(struct rxe_mr *mr, u64 iova, u64 len, bool write)
+{
+	u64 va;
+
+	if (!rxe_odp_va(mr, iova, len, &va))
+		odp_mirror_umem_prefault(mr->odp_umem, va, len, write);
+}
+
 struct rxe_odp_atomic {
 	int	opcode;
 	u64	compare;
