@@ -199,43 +199,58 @@ out_free:
 	return ret;
 }
 
-/*
- * Run @fn on resident pages from *@va on, inside the read-side section,
- * for at most ODP_STAY_PAGES pages. Return: 0 when it stopped at @end or
- * after its stay, -ENOENT at the first page that must be faulted first,
- * or @fn's error. *@va is advanced past the pages done.
- */
-static int odp_walk_resident(struct odp_mirror_umem *umem, unsigned long *va,
-			     unsigned long end, bool write,
-			     odp_mirror_access_fn fn, void *ctx)
+/* The pfn of a recorded page usable for the access, or 0 if it must fault. */
+static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
+				    unsigned long va, bool write)
 {
-	unsigned int stay = 0;
+	void *entry = xa_load(&umem->pfns, va >> PAGE_SHIFT);
+	unsigned long val;
+
+	lockdep_assert_held(&umem->lock);
+	if (!entry)
+		return 0;
+	val = xa_to_value(entry);
+	if (write && !(val & ODP_ENTRY_WRITABLE))
+		return 0;
+	return val >> 1;
+}
+
+/*
+ * One stay in the read-side section: run @fn on [*@va, @end), at most
+ * ODP_STAY_PAGES pages of it, all or nothing. Every page of the stay is
+ * checked first, so an access that fails leaves its memory untouched.
+ * Return: 0 with *@va advanced past the stay, -ENOENT with *@missing at
+ * the first page that must be faulted (nothing done), or @fn's error.
+ */
+static int odp_access_stay(struct odp_mirror_umem *umem, unsigned long *va,
+			   unsigned long end, bool write,
+			   odp_mirror_access_fn fn, void *ctx,
+			   unsigned long *missing)
+{
+	unsigned long stay_end, addr;
+	size_t n;
 	int ret = 0;
 
+	stay_end = min(end, (*va & PAGE_MASK) + ODP_STAY_PAGES * PAGE_SIZE);
 	down_read(&umem->lock);
-	while (*va < end && stay++ < ODP_STAY_PAGES) {
-		void *entry = xa_load(&umem->pfns, *va >> PAGE_SHIFT);
-		unsigned long off = offset_in_page(*va);
-		size_t n = min(end - *va, PAGE_SIZE - off);
-		unsigned long val;
-		void *kaddr;
+	for (addr = *va & PAGE_MASK; addr < stay_end; addr += PAGE_SIZE) {
+		if (!odp_usable_pfn(umem, addr, write)) {
+			*missing = addr;
+			ret = -ENOENT;
+			goto out;
+		}
+	}
+	for (addr = *va; addr < stay_end; addr += n) {
+		void *kaddr = kmap_local_pfn(odp_usable_pfn(umem, addr, write));
 
-		if (!entry) {
-			ret = -ENOENT;
-			break;
-		}
-		val = xa_to_value(entry);
-		if (write && !(val & ODP_ENTRY_WRITABLE)) {
-			ret = -ENOENT;
-			break;
-		}
-		kaddr = kmap_local_pfn(val >> 1);
-		ret = fn(ctx, kaddr + off, n);
+		n = min(stay_end - addr, PAGE_SIZE - offset_in_page(addr));
+		ret = fn(ctx, kaddr + offset_in_page(addr), n);
 		kunmap_local(kaddr);
 		if (ret)
-			break;
-		*va += n;
+			goto out;
 	}
+	*va = stay_end;
+out:
 	up_read(&umem->lock);
 	return ret;
 }
@@ -252,7 +267,9 @@ static int odp_walk_resident(struct odp_mirror_umem *umem, unsigned long *va,
  * Faults in what is missing (or read-only, for @write) first, outside any
  * lock, then calls @fn inside the umem's read-side critical section, so
  * no invalidation of a page completes while @fn uses it. Accesses from
- * several threads share the section.
+ * several threads share the section. The range is done in stays of up
+ * to 16 pages, each all or nothing: an access of that size that fails
+ * has not called @fn at all.
  *
  * Context: process or kworker context; sleeps. The caller holds no
  * spinlock (take it inside @fn).
@@ -265,8 +282,8 @@ static int odp_walk_resident(struct odp_mirror_umem *umem, unsigned long *va,
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx)
 {
+	unsigned long addr, missing, npages;
 	unsigned int lost = 0;
-	unsigned long addr, fault_pages;
 	u64 end;
 	int ret;
 
@@ -280,22 +297,19 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 
 	addr = va;
 	while (addr < end) {
-		unsigned long before = addr;
-
-		ret = odp_walk_resident(umem, &addr, end, write, fn, ctx);
-		if (ret != -ENOENT) {
-			if (ret)
-				return ret;
+		ret = odp_access_stay(umem, &addr, end, write, fn, ctx,
+				      &missing);
+		if (!ret) {
+			lost = 0;
 			continue;
 		}
-		if (addr == before && ++lost > ODP_FAULT_RETRIES)
+		if (ret != -ENOENT)
+			return ret;
+		if (++lost > ODP_FAULT_RETRIES)
 			return -EAGAIN;
-		if (addr != before)
-			lost = 0;
-		fault_pages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
-				    (PAGE_ALIGN(end) - (addr & PAGE_MASK)) >>
-				    PAGE_SHIFT);
-		ret = odp_fault(umem, addr & PAGE_MASK, fault_pages, write);
+		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
+			       (PAGE_ALIGN(end) - missing) >> PAGE_SHIFT);
+		ret = odp_fault(umem, missing, npages, write);
 		if (ret)
 			return ret;
 	}

@@ -103,15 +103,23 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
  * @write: the request writes
  *
  * Called on the first packet of a request, so that its pages fault in
- * batches rather than one page per packet. Best effort: errors show up
- * in the accesses that follow.
+ * batches rather than one page per packet, and so that a request that
+ * touches memory it may not is refused before any byte moves (for the
+ * first 8 MiB of it; the accesses themselves check the rest).
+ *
+ * Return: 0, or -EFAULT when the request touches memory that is not
+ * there, or not writable for a write. Transient failures (-EAGAIN,
+ * -ENOMEM) return 0: the accesses retry them.
  */
-void rxe_odp_mr_prefault(struct rxe_mr *mr, u64 iova, u64 len, bool write)
+int rxe_odp_mr_prefault(struct rxe_mr *mr, u64 iova, u64 len, bool write)
 {
 	u64 va;
+	int err;
 
-	if (!rxe_odp_va(mr, iova, len, &va))
-		odp_mirror_umem_prefault(mr->odp_umem, va, len, write);
+	if (rxe_odp_va(mr, iova, len, &va))
+		return -EFAULT;
+	err = odp_mirror_umem_prefault(mr->odp_umem, va, len, write);
+	return err == -EFAULT || err == -EPERM ? -EFAULT : 0;
 }
 
 struct rxe_odp_atomic {
