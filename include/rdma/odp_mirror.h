@@ -12,9 +12,23 @@
 #ifndef _RDMA_ODP_MIRROR_H
 #define _RDMA_ODP_MIRROR_H
 
+#include <linux/atomic.h>
 #include <linux/types.h>
 
 struct odp_mirror_umem;
+
+/**
+ * struct odp_mirror_counters - A driver's counters that umems add to.
+ * @page_faults: pages faulted in (may be NULL)
+ * @page_invalidations: pages dropped by invalidations (may be NULL)
+ *
+ * Device-wide totals: every umem created with them adds its own counts
+ * here too. The counters must outlive the umems.
+ */
+struct odp_mirror_counters {
+	atomic64_t	*page_faults;
+	atomic64_t	*page_invalidations;
+};
 
 /**
  * typedef odp_mirror_access_fn - Work on one mapped chunk of a umem.
@@ -29,8 +43,9 @@ struct odp_mirror_umem;
  */
 typedef int (*odp_mirror_access_fn)(void *ctx, void *kaddr, size_t len);
 
-struct odp_mirror_umem *odp_mirror_umem_get(u64 addr, u64 length,
-					    bool writable);
+struct odp_mirror_umem *
+odp_mirror_umem_get(u64 addr, u64 length, bool writable,
+		    const struct odp_mirror_counters *totals);
 void odp_mirror_umem_release(struct odp_mirror_umem *umem);
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx);

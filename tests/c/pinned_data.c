@@ -15,16 +15,18 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
 #include "verbs_util.h"
+#include "test_util.h"
 
 #define ITERS		3	/* transfers per case, reusing the MRs */
-#define DST_POISON	0xa5	/* every destination byte before a transfer */
-#define SRC_GUARD	0x5a	/* source bytes outside the message */
+#define DST_POISON	TU_POISON	/* every destination byte before a transfer */
+#define SRC_GUARD	TU_GUARD	/* source bytes outside the message */
 
 enum xfer_op {
 	XFER_WRITE,
@@ -100,12 +102,8 @@ FIXTURE_VARIANT_ADD(rc, odp_send) {
 
 FIXTURE_SETUP(rc)
 {
-	int ret;
+	int ret = tu_open(&self->cfg, &self->v);
 
-	vu_config_init(&self->cfg);
-	self->cfg.log_prefix = "# ";
-	ASSERT_EQ(0, vu_config_from_env(&self->cfg));
-	ret = vu_open(&self->v, &self->cfg);
 	if (ret == -ENODEV)
 		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
 	ASSERT_EQ(0, ret);
@@ -132,17 +130,6 @@ FIXTURE_TEARDOWN(rc)
 	EXPECT_EQ(0, vu_close(&self->v));
 }
 
-/* Byte @i of the message in iteration @iter; never equal to the poison. */
-static uint8_t pattern(size_t i, unsigned int iter)
-{
-	uint32_t x = (uint32_t)i * 2654435761u ^ (iter + 1) * 0x9e3779b9u;
-	uint8_t b;
-
-	x ^= x >> 15;
-	b = (uint8_t)(x ^ (x >> 8));
-	return b == DST_POISON ? (uint8_t)~b : b;
-}
-
 static int buf_alloc(struct vu_ctx *v, struct xfer_buf *b, size_t off,
 		     size_t len, unsigned int access)
 {
@@ -163,13 +150,11 @@ static int buf_alloc(struct vu_ctx *v, struct xfer_buf *b, size_t off,
 	return 0;
 }
 
+/* The message: pattern @iter; the rest of the buffer: SRC_GUARD. */
 static void fill_src(struct xfer_buf *b, unsigned int iter)
 {
-	size_t i;
-
 	memset(b->base, SRC_GUARD, b->size);
-	for (i = 0; i < b->len; i++)
-		b->msg[i] = pattern(i, iter);
+	tu_fill(b->msg, b->len, iter);
 }
 
 /*
@@ -180,27 +165,23 @@ static void fill_src(struct xfer_buf *b, unsigned int iter)
 static bool buf_matches(const char *what, const struct xfer_buf *b,
 			uint8_t guard, int iter)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t i, bad = 0;
+	size_t head = b->msg - b->base, tail = b->size - head - b->len;
+	char before[64], msg[64], after[64];
+	bool ok;
 
-	for (i = 0; i < b->size; i++) {
-		const uint8_t *p = b->base + i;
-		bool in_msg = p >= b->msg && p < b->msg + b->len;
-		uint8_t want = in_msg && iter >= 0 ?
-			       pattern(p - b->msg, iter) : guard;
-
-		if (*p == want)
-			continue;
-		if (bad++ < 4)
-			ksft_print_msg("%s: byte %zd (%s the message) is 0x%02x, want 0x%02x\n",
-				       what, p - b->msg,
-				       in_msg ? "in" : "outside", *p, want);
-	}
-	if (bad)
-		ksft_print_msg("%s: %zu of %zu bytes differ (message: %zu bytes at page offset %zu)\n",
-			       what, bad, b->size, b->len,
-			       (size_t)(b->msg - b->base) % page);
-	return !bad;
+	snprintf(before, sizeof(before), "%s, before the message", what);
+	snprintf(msg, sizeof(msg), "%s, the message", what);
+	snprintf(after, sizeof(after), "%s, after the message", what);
+	ok = tu_all_bytes(before, b->base, guard, head);
+	if (iter < 0)
+		ok &= tu_all_bytes(msg, b->msg, guard, b->len);
+	else
+		ok &= tu_pattern_bytes(msg, b->msg, iter, b->len);
+	ok &= tu_all_bytes(after, b->msg + b->len, guard, tail);
+	if (!ok)
+		ksft_print_msg("%s: message of %zu bytes at page offset %zu\n",
+			       what, b->len, head % (size_t)sysconf(_SC_PAGESIZE));
+	return ok;
 }
 
 /* Access flags each MR needs for @op; @deny drops the one the peer uses. */

@@ -195,26 +195,32 @@ clean_ctx:
 	return ret;
 }
 
+/*
+ * Fold @err, what releasing a resource with @call returned, into @ret, the
+ * result of the releases before it: log a failure; the first error wins.
+ */
+static int vu_released(const struct vu_config *cfg, int ret, int err,
+		       const char *call)
+{
+	if (!err)
+		return ret;
+	err = vu_err(err);
+	vu_log(cfg, "%s: %s", call, strerror(-err));
+	return ret ? ret : err;
+}
+
 int vu_close(struct vu_ctx *v)
 {
-	int ret = 0, err;
+	int ret = 0;
 
-	if (v->pd) {
-		err = ibv_dealloc_pd(v->pd);
-		if (err) {
-			ret = vu_err(err);
-			vu_log(&v->cfg, "ibv_dealloc_pd: %s", strerror(-ret));
-		}
-		v->pd = NULL;
-	}
-	if (v->ctx) {
-		err = ibv_close_device(v->ctx);
-		if (err && !ret) {
-			ret = vu_err(err);
-			vu_log(&v->cfg, "ibv_close_device: %s", strerror(-ret));
-		}
-		v->ctx = NULL;
-	}
+	if (v->pd)
+		ret = vu_released(&v->cfg, ret, ibv_dealloc_pd(v->pd),
+				  "ibv_dealloc_pd");
+	v->pd = NULL;
+	if (v->ctx)
+		ret = vu_released(&v->cfg, ret, ibv_close_device(v->ctx),
+				  "ibv_close_device");
+	v->ctx = NULL;
 	return ret;
 }
 
@@ -258,24 +264,16 @@ clean_cq:
 
 static int vu_qp_destroy(struct vu_ctx *v, struct vu_qp *q)
 {
-	int ret = 0, err;
+	int ret = 0;
 
-	if (q->qp) {
-		err = ibv_destroy_qp(q->qp);
-		if (err) {
-			ret = vu_err(err);
-			vu_log(&v->cfg, "ibv_destroy_qp: %s", strerror(-ret));
-		}
-		q->qp = NULL;
-	}
-	if (q->cq) {
-		err = ibv_destroy_cq(q->cq);
-		if (err && !ret) {
-			ret = vu_err(err);
-			vu_log(&v->cfg, "ibv_destroy_cq: %s", strerror(-ret));
-		}
-		q->cq = NULL;
-	}
+	if (q->qp)
+		ret = vu_released(&v->cfg, ret, ibv_destroy_qp(q->qp),
+				  "ibv_destroy_qp");
+	q->qp = NULL;
+	if (q->cq)
+		ret = vu_released(&v->cfg, ret, ibv_destroy_cq(q->cq),
+				  "ibv_destroy_cq");
+	q->cq = NULL;
 	return ret;
 }
 
@@ -400,16 +398,7 @@ struct ibv_mr *vu_reg_mr(struct vu_ctx *v, void *addr, size_t len,
 
 int vu_dereg_mr(struct vu_ctx *v, struct ibv_mr *mr)
 {
-	int ret;
-
-	if (!mr)
-		return 0;
-	ret = ibv_dereg_mr(mr);
-	if (ret) {
-		ret = vu_err(ret);
-		vu_log(&v->cfg, "ibv_dereg_mr: %s", strerror(-ret));
-	}
-	return ret;
+	return mr ? vu_released(&v->cfg, 0, ibv_dereg_mr(mr), "ibv_dereg_mr") : 0;
 }
 
 int vu_post_send(struct vu_ctx *v, struct vu_qp *qp,

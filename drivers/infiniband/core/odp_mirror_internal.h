@@ -7,6 +7,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/rwsem.h>
 #include <linux/xarray.h>
+#include <rdma/odp_mirror.h>
 
 /*
  * One per mm, shared by every umem of that mm (mmu_notifier_get()). It is
@@ -46,7 +47,20 @@ struct odp_mirror_umem {
 	struct xarray		pfns;
 	atomic64_t		page_faults;
 	atomic64_t		page_invalidations;
+	/* the driver's device-wide totals, added to as well */
+	struct odp_mirror_counters totals;
 };
+
+/*
+ * Live objects of the module, for debugfs and the lifetime tests: per_mm
+ * from alloc_notifier to free_notifier, umems from get to release.
+ */
+extern atomic_long_t odp_live_per_mm;
+extern atomic_long_t odp_live_umems;
+
+/* odp_debugfs.c */
+void odp_debugfs_init(void);
+void odp_debugfs_exit(void);
 
 /* odp_per_mm.c */
 struct odp_per_mm *odp_per_mm_get(struct mm_struct *mm);

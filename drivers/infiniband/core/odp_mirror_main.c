@@ -6,13 +6,17 @@
 #include <linux/module.h>
 #include <linux/mmu_notifier.h>
 
+#include "odp_mirror_internal.h"
+
 static int __init odp_mirror_init(void)
 {
+	odp_debugfs_init();
 	return 0;
 }
 
 static void __exit odp_mirror_exit(void)
 {
+	odp_debugfs_exit();
 	/*
 	 * mmu_notifier_put() frees per-mm state after an SRCU grace period;
 	 * wait for those frees before our text goes away.

@@ -10,6 +10,8 @@
 
 #include "odp_mirror_internal.h"
 
+atomic_long_t odp_live_per_mm;
+
 static struct mmu_notifier *odp_per_mm_alloc(struct mm_struct *mm)
 {
 	struct odp_per_mm *per_mm;
@@ -17,12 +19,14 @@ static struct mmu_notifier *odp_per_mm_alloc(struct mm_struct *mm)
 	per_mm = kzalloc(sizeof(*per_mm), GFP_KERNEL_ACCOUNT);
 	if (!per_mm)
 		return ERR_PTR(-ENOMEM);
+	atomic_long_inc(&odp_live_per_mm);
 	return &per_mm->mn;
 }
 
 static void odp_per_mm_free(struct mmu_notifier *mn)
 {
 	kfree(container_of(mn, struct odp_per_mm, mn));
+	atomic_long_dec(&odp_live_per_mm);
 }
 
 static void odp_per_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)

@@ -33,6 +33,16 @@
 
 #define ODP_ENTRY_WRITABLE	1UL
 
+atomic_long_t odp_live_umems;
+
+/* Add @n to a umem's counter and to the driver's total, if it has one. */
+static void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
+{
+	atomic64_add(n, own);
+	if (total)
+		atomic64_add(n, total);
+}
+
 static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 				const struct mmu_notifier_range *range,
 				unsigned long cur_seq)
@@ -58,7 +68,8 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 	}
 	up_write(&umem->lock);
 
-	atomic64_add(dropped, &umem->page_invalidations);
+	odp_count(&umem->page_invalidations, umem->totals.page_invalidations,
+		  dropped);
 	return true;
 }
 
@@ -189,7 +200,8 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		ret = odp_record(umem, &range);
 		up_write(&umem->lock);
 		if (!ret)
-			atomic64_add(npages, &umem->page_faults);
+			odp_count(&umem->page_faults, umem->totals.page_faults,
+				  npages);
 		break;
 	}
 	/* The last reference may be ours; exit_mmap must not run here. */
@@ -387,6 +399,7 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
  * @addr: first user virtual address
  * @length: length in bytes, not zero
  * @writable: accesses may write (the MR has a writable access flag)
+ * @totals: the driver's device-wide counters to add to, or NULL
  *
  * Pins nothing and allocates nothing proportional to @length.
  *
@@ -395,8 +408,9 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
  * thread, -EFAULT for a range past the user address space, -EOVERFLOW
  * when it wraps, or -ENOMEM.
  */
-struct odp_mirror_umem *odp_mirror_umem_get(u64 addr, u64 length,
-					    bool writable)
+struct odp_mirror_umem *
+odp_mirror_umem_get(u64 addr, u64 length, bool writable,
+		    const struct odp_mirror_counters *totals)
 {
 	struct mm_struct *mm = current->mm;
 	struct odp_mirror_umem *umem;
@@ -416,6 +430,8 @@ struct odp_mirror_umem *odp_mirror_umem_get(u64 addr, u64 length,
 	umem->start = ALIGN_DOWN(addr, PAGE_SIZE);
 	umem->end = PAGE_ALIGN(end);
 	umem->writable = writable;
+	if (totals)
+		umem->totals = *totals;
 	init_rwsem(&umem->lock);
 	xa_init(&umem->pfns);
 
@@ -429,6 +445,7 @@ struct odp_mirror_umem *odp_mirror_umem_get(u64 addr, u64 length,
 					   &odp_umem_ops);
 	if (ret)
 		goto err_put_per_mm;
+	atomic_long_inc(&odp_live_umems);
 	return umem;
 
 err_put_per_mm:
@@ -456,6 +473,7 @@ void odp_mirror_umem_release(struct odp_mirror_umem *umem)
 	xa_destroy(&umem->pfns);
 	odp_per_mm_put(umem->per_mm);
 	kfree(umem);
+	atomic_long_dec(&odp_live_umems);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_release);
 

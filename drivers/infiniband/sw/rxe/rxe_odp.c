@@ -7,6 +7,8 @@
  */
 #include <rdma/odp_mirror.h>
 #include <rdma/odp_mirror_range.h>
+#include <rdma/rdma_netlink.h>
+#include <rdma/restrack.h>
 
 #include "rxe.h"
 #include "rxe_loc.h"
@@ -46,6 +48,11 @@ void rxe_odp_init_caps(struct rxe_dev *rxe)
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 			 int access, struct rxe_mr *mr)
 {
+	const struct odp_mirror_counters totals = {
+		.page_faults = &rxe->stats_counters[RXE_CNT_ODP_PAGE_FAULTS],
+		.page_invalidations =
+			&rxe->stats_counters[RXE_CNT_ODP_PAGE_INVALIDATIONS],
+	};
 	struct odp_mirror_umem *umem;
 
 	rxe_mr_init(access, mr);
@@ -54,7 +61,8 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	if (!start && length == U64_MAX)
 		return -EOPNOTSUPP;
 
-	umem = odp_mirror_umem_get(start, length, ib_access_writable(access));
+	umem = odp_mirror_umem_get(start, length, ib_access_writable(access),
+				   &totals);
 	if (IS_ERR(umem))
 		return PTR_ERR(umem);
 
@@ -153,9 +161,24 @@ static int rxe_odp_do_atomic_write(void *ctx, void *kaddr, size_t len)
 	return 0;
 }
 
-/* Map an odp_mirror error of a responder access to its response state. */
-static int rxe_odp_resp_state(int err)
+/*
+ * Run @fn on the 8-byte target of an atomic at @iova, which must be
+ * aligned. Return: 0 or a responder error state (RESPST_ERR_*).
+ */
+static int rxe_odp_atomic_access(struct rxe_mr *mr, u64 iova,
+				 odp_mirror_access_fn fn, void *ctx)
 {
+	u64 va;
+	int err;
+
+	if (rxe_odp_va(mr, iova, sizeof(u64), &va))
+		return RESPST_ERR_RKEY_VIOLATION;
+	if (va & 7)
+		return RESPST_ERR_MISALIGNED_ATOMIC;
+	err = odp_mirror_umem_access(mr->odp_umem, va, sizeof(u64), true,
+				     fn, ctx);
+	if (!err)
+		return 0;
 	return err == -EAGAIN ? RESPST_ERR_RNR : RESPST_ERR_RKEY_VIOLATION;
 }
 
@@ -178,19 +201,12 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode,
 		.compare = compare,
 		.swap_add = swap_add,
 	};
-	u64 va;
 	int err;
 
-	if (rxe_odp_va(mr, iova, sizeof(u64), &va))
-		return RESPST_ERR_RKEY_VIOLATION;
-	if (va & 7)
-		return RESPST_ERR_MISALIGNED_ATOMIC;
-	err = odp_mirror_umem_access(mr->odp_umem, va, sizeof(u64), true,
-				     rxe_odp_do_atomic, &a);
-	if (err)
-		return rxe_odp_resp_state(err);
-	*orig_val = a.orig;
-	return 0;
+	err = rxe_odp_atomic_access(mr, iova, rxe_odp_do_atomic, &a);
+	if (!err)
+		*orig_val = a.orig;
+	return err;
 }
 
 /**
@@ -203,16 +219,8 @@ int rxe_odp_mr_atomic_op(struct rxe_mr *mr, u64 iova, int opcode,
  */
 int rxe_odp_mr_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 {
-	u64 va;
-	int err;
-
-	if (rxe_odp_va(mr, iova, sizeof(u64), &va))
-		return RESPST_ERR_RKEY_VIOLATION;
-	if (va & 7)
-		return RESPST_ERR_MISALIGNED_ATOMIC;
-	err = odp_mirror_umem_access(mr->odp_umem, va, sizeof(u64), true,
-				     rxe_odp_do_atomic_write, &value);
-	return err ? rxe_odp_resp_state(err) : 0;
+	return rxe_odp_atomic_access(mr, iova, rxe_odp_do_atomic_write,
+				     &value);
 }
 
 /**
@@ -225,4 +233,38 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 		return;
 	odp_mirror_umem_release(mr->odp_umem);
 	mr->odp_umem = NULL;
+}
+
+/**
+ * rxe_odp_fill_stat_mr_entry() - Per-MR ODP counters for `rdma stat mr`.
+ * @msg: the netlink message
+ * @ibmr: the MR
+ *
+ * Uses mlx5's names, so that tools read ODP counters the same way on
+ * both. MRs that are not ODP have none.
+ *
+ * Return: 0, or -EMSGSIZE when @msg is full.
+ */
+int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
+{
+	struct odp_mirror_umem *umem = to_rmr(ibmr)->odp_umem;
+	struct nlattr *table;
+	u64 faults, invals;
+
+	if (!umem)
+		return 0;
+	faults = odp_mirror_umem_page_faults(umem);
+	invals = odp_mirror_umem_page_invalidations(umem);
+	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
+	if (!table)
+		return -EMSGSIZE;
+	if (rdma_nl_stat_hwcounter_entry(msg, "page_faults", faults) ||
+	    rdma_nl_stat_hwcounter_entry(msg, "page_invalidations", invals))
+		goto err_cancel;
+	nla_nest_end(msg, table);
+	return 0;
+
+err_cancel:
+	nla_nest_cancel(msg, table);
+	return -EMSGSIZE;
 }

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * debugfs view of odp_mirror's live objects, for the lifetime tests:
+ * /sys/kernel/debug/odp_mirror/live. Diagnostics only, not an ABI.
+ */
+#include <linux/debugfs.h>
+#include <linux/mmu_notifier.h>
+#include <linux/seq_file.h>
+
+#include "odp_mirror_internal.h"
+
+static struct dentry *odp_debugfs_dir;
+
+/*
+ * per_mm structs are freed after an SRCU grace period: count them, wait
+ * for the pending frees (mmu_notifier_synchronize()), count again. With
+ * no ODP MR left anywhere, both live counts then read zero.
+ */
+static int odp_live_show(struct seq_file *m, void *unused)
+{
+	long per_mm_before = atomic_long_read(&odp_live_per_mm);
+
+	mmu_notifier_synchronize();
+	seq_printf(m, "umems %ld\n", atomic_long_read(&odp_live_umems));
+	seq_printf(m, "per_mm %ld\n", atomic_long_read(&odp_live_per_mm));
+	seq_printf(m, "per_mm_before_pending_frees %ld\n", per_mm_before);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(odp_live);
+
+void odp_debugfs_init(void)
+{
+	/* debugfs failures are not errors: the module works without it */
+	odp_debugfs_dir = debugfs_create_dir("odp_mirror", NULL);
+	debugfs_create_file("live", 0444, odp_debugfs_dir, NULL,
+			    &odp_live_fops);
+}
+
+void odp_debugfs_exit(void)
+{
+	debugfs_remove_recursive(odp_debugfs_dir);
+}

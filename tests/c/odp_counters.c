@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ODP counters tell how a result was reached, the way hmm-tests asserts
+ * on the fault counts of test_hmm: rxe0's device-wide odp_page_faults and
+ * odp_page_invalidations (rxe's hw counters), the per-MR page_faults
+ * and page_invalidations of `rdma stat mr`, and odp_mirror's live-object
+ * counts in debugfs, which must read zero once every ODP MR is gone.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "verbs_util.h"
+#include "kselftest_harness.h"
+
+#define NPAGES		8
+#define LIVE_PATH	"/sys/kernel/debug/odp_mirror/live"
+
+/* A line "NAME VALUE" of odp_mirror's debugfs file; -1 if missing. */
+static long live_count(const char *name)
+{
+	char key[64];
+	long v, found = -1;
+	FILE *f = fopen(LIVE_PATH, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The number after " NAME " in the first line of COMMAND's output that
+ * contains MATCH; -1 if there is none.
+ */
+static long long field_of(const char *command, const char *match,
+			  const char *name)
+{
+	char line[1024], pat[80];
+	long long v = -1;
+	FILE *p = popen(command, "r");
+
+	if (!p)
+		return -1;
+	snprintf(pat, sizeof(pat), " %s ", name);
+	while (v < 0 && fgets(line, sizeof(line), p)) {
+		char *at = strstr(line, pat);
+
+		if (at && strstr(line, match))
+			v = strtoll(at + strlen(pat), NULL, 10);
+	}
+	pclose(p);
+	return v;
+}
+
+/*
+ * A device-wide counter of port 1, through netlink (`rdma statistic show
+ * link`): sysfs hw_counters caches values for 10 ms, netlink reads them
+ * from the driver. -1 if not shown.
+ */
+static long long hw_counter(const char *dev, const char *name)
+{
+	char command[128];
+
+	snprintf(command, sizeof(command),
+		 "rdma statistic show link %s/1", dev);
+	return field_of(command, "link ", name);
+}
+
+/*
+ * The per-MR counter NAME of the MR with remote key RKEY, from `rdma stat
+ * mr` (found by its restrack number, "mrn", in `rdma resource show mr`);
+ * -1 if not shown.
+ */
+static long long mr_counter(uint32_t rkey, const char *name)
+{
+	char match[32];
+	long long mrn;
+
+	snprintf(match, sizeof(match), " rkey 0x%x ", rkey);
+	mrn = field_of("rdma resource show mr", match, "mrn");
+	if (mrn < 0)
+		return -1;
+	snprintf(match, sizeof(match), " mrn %lld ", mrn);
+	return field_of("rdma -d statistic mr", match, name);
+}
+
+FIXTURE(counters) {
+	struct vu_config	cfg;
+	struct vu_ctx		v;
+	struct vu_qp_pair	qps;
+	size_t			len;
+	uint8_t			*src;
+	uint8_t			*dst;
+	struct ibv_mr		*src_mr;
+	struct ibv_mr		*dst_mr;
+};
+
+FIXTURE_SETUP(counters)
+{
+	struct ibv_device_attr_ex attr = {};
+
+	vu_config_init(&self->cfg);
+	ASSERT_EQ(0, vu_config_from_env(&self->cfg));
+	if (vu_open(&self->v, &self->cfg))
+		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
+	ASSERT_EQ(0, ibv_query_device_ex(self->v.ctx, NULL, &attr));
+	if (!(attr.odp_caps.general_caps & IBV_ODP_SUPPORT))
+		SKIP(return, "%s has no ODP support", self->cfg.dev_name);
+	if (hw_counter(self->cfg.dev_name, "odp_page_faults") < 0)
+		SKIP(return, "%s has no odp_page_faults counter",
+		     self->cfg.dev_name);
+	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
+
+	self->len = NPAGES * (size_t)getpagesize();
+	/* pinned source: its pages are no ODP business */
+	self->src = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->src);
+	memset(self->src, 0x5a, self->len);
+	self->src_mr = vu_reg_mr(&self->v, self->src, self->len,
+				 IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, self->src_mr);
+	/* ODP destination, never touched by the CPU */
+	self->dst = mmap(NULL, self->len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->dst);
+	self->dst_mr = vu_reg_mr(&self->v, self->dst, self->len,
+				 IBV_ACCESS_ON_DEMAND | IBV_ACCESS_LOCAL_WRITE |
+				 IBV_ACCESS_REMOTE_WRITE |
+				 IBV_ACCESS_REMOTE_READ);
+	ASSERT_NE(NULL, self->dst_mr);
+}
+
+FIXTURE_TEARDOWN(counters)
+{
+	if (self->dst_mr)
+		vu_dereg_mr(&self->v, self->dst_mr);
+	if (self->src_mr)
+		vu_dereg_mr(&self->v, self->src_mr);
+	if (self->dst && self->dst != MAP_FAILED)
+		munmap(self->dst, self->len);
+	if (self->src && self->src != MAP_FAILED)
+		munmap(self->src, self->len);
+	vu_qp_pair_destroy(&self->v, &self->qps);
+	vu_close(&self->v);
+}
+
+static int remote_op(FIXTURE_DATA(counters) *self,
+		     enum ibv_wr_opcode op, enum ibv_wc_opcode wc_op)
+{
+	int ret = vu_post_send(&self->v, &self->qps.a, op, 1, self->src,
+			       self->len, self->src_mr->lkey,
+			       (uintptr_t)self->dst, self->dst_mr->rkey);
+
+	return ret ? ret : vu_wait_ok(&self->v, &self->qps.a, 1, wc_op);
+}
+
+/*
+ * A remote WRITE that first touches N pages faults exactly N pages; a
+ * READ of them faults nothing more; MADV_DONTNEED of the range drops
+ * exactly those N pages. Device totals and the MR's own counters agree.
+ */
+TEST_F(counters, first_touch_and_dontneed)
+{
+	const char *dev = self->cfg.dev_name;
+	long long faults = hw_counter(dev, "odp_page_faults");
+	long long invals = hw_counter(dev, "odp_page_invalidations");
+
+	ASSERT_EQ(0, remote_op(self, IBV_WR_RDMA_WRITE, IBV_WC_RDMA_WRITE));
+	ASSERT_EQ(faults + NPAGES, hw_counter(dev, "odp_page_faults"));
+	ASSERT_EQ(NPAGES, mr_counter(self->dst_mr->rkey, "page_faults"));
+
+	ASSERT_EQ(0, remote_op(self, IBV_WR_RDMA_READ, IBV_WC_RDMA_READ));
+	ASSERT_EQ(faults + NPAGES, hw_counter(dev, "odp_page_faults"));
+
+	ASSERT_EQ(0, madvise(self->dst, self->len, MADV_DONTNEED));
+	ASSERT_EQ(invals + NPAGES, hw_counter(dev, "odp_page_invalidations"));
+	ASSERT_EQ(NPAGES, mr_counter(self->dst_mr->rkey,
+				     "page_invalidations"));
+}
+
+/* Registration alone faults nothing: nothing is pinned or mapped. */
+TEST_F(counters, registration_faults_nothing)
+{
+	ASSERT_EQ(0, mr_counter(self->dst_mr->rkey, "page_faults"));
+	ASSERT_EQ(0, mr_counter(self->dst_mr->rkey, "page_invalidations"));
+}
+
+/* Once every ODP MR is gone, odp_mirror holds no umem and no per_mm. */
+TEST(live_objects_after_teardown)
+{
+	struct vu_config cfg;
+	struct vu_ctx v;
+	struct ibv_mr *mr;
+	size_t len = 4 * (size_t)getpagesize();
+	void *buf;
+
+	if (access(LIVE_PATH, R_OK))
+		SKIP(return, "no %s (odp_mirror not loaded?)", LIVE_PATH);
+	vu_config_init(&cfg);
+	ASSERT_EQ(0, vu_config_from_env(&cfg));
+	ASSERT_EQ(0, vu_open(&v, &cfg));
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	mr = vu_reg_mr(&v, buf, len, IBV_ACCESS_ON_DEMAND |
+		       IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, mr);
+	ASSERT_EQ(1, live_count("umems"));
+	ASSERT_EQ(1, live_count("per_mm"));
+
+	ASSERT_EQ(0, vu_dereg_mr(&v, mr));
+	ASSERT_EQ(0, vu_close(&v));
+	ASSERT_EQ(0, munmap(buf, len));
+	ASSERT_EQ(0, live_count("umems"));
+	ASSERT_EQ(0, live_count("per_mm"));
+}
+
+TEST_HARNESS_MAIN

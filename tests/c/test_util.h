@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * test_util - byte patterns and byte-exact buffer checks shared by the C
+ * tests. Header only (static inline), so that tests/c/ holds one .c per
+ * test binary; include it after kselftest_harness.h (ksft_print_msg).
+ */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verbs_util.h"
+
+#define TU_GUARD	0x5a	/* bytes no operation may touch */
+#define TU_POISON	0xa5	/* destination bytes before a transfer */
+
+/* Byte @i of pattern @seed; never TU_GUARD, TU_POISON or 0. */
+static inline uint8_t tu_pattern(size_t i, unsigned int seed)
+{
+	uint32_t x = (uint32_t)i * 2654435761u ^ (seed + 1) * 0x9e3779b9u;
+	uint8_t b;
+
+	x ^= x >> 15;
+	b = (uint8_t)(x ^ (x >> 8));
+	if (b == TU_GUARD || b == TU_POISON || b == 0)
+		b = 0x11;
+	return b;
+}
+
+static inline void tu_fill(void *p, size_t n, unsigned int seed)
+{
+	uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = tu_pattern(i, seed);
+}
+
+/* What byte i of a checked range must be: @buf[i], else pattern @seed, else @val. */
+struct tu_want {
+	const uint8_t	*buf;
+	int		seed;	/* < 0: none */
+	uint8_t		val;
+};
+
+/* Compare @n bytes at @got with @want; log the first few differences. */
+static inline bool tu_check(const char *what, const void *got,
+			    struct tu_want want, size_t n)
+{
+	const uint8_t *g = got;
+	size_t i, bad = 0;
+	uint8_t w;
+
+	for (i = 0; i < n; i++) {
+		w = want.buf ? want.buf[i] :
+		    want.seed >= 0 ? tu_pattern(i, want.seed) : want.val;
+		if (g[i] == w)
+			continue;
+		if (bad++ < 4)
+			ksft_print_msg("%s: byte %zu is 0x%02x, want 0x%02x\n",
+				       what, i, g[i], w);
+	}
+	if (bad)
+		ksft_print_msg("%s: %zu of %zu bytes differ\n", what, bad, n);
+	return !bad;
+}
+
+/* @n bytes at @got equal those at @want. */
+static inline bool tu_same_bytes(const char *what, const void *got,
+				 const void *want, size_t n)
+{
+	return tu_check(what, got, (struct tu_want){ .buf = want, .seed = -1 },
+			n);
+}
+
+/* @n bytes at @got all equal @val. */
+static inline bool tu_all_bytes(const char *what, const void *got,
+				uint8_t val, size_t n)
+{
+	return tu_check(what, got, (struct tu_want){ .seed = -1, .val = val },
+			n);
+}
+
+/* @n bytes at @got hold pattern @seed. */
+static inline bool tu_pattern_bytes(const char *what, const void *got,
+				    unsigned int seed, size_t n)
+{
+	return tu_check(what, got, (struct tu_want){ .seed = (int)seed }, n);
+}
+
+/*
+ * Configure @cfg from the environment (vu_config_from_env(), diagnostics
+ * as TAP comments) and vu_open() @v with it. Returns 0, -ENODEV when the
+ * device does not exist, or another negative errno.
+ */
+static inline int tu_open(struct vu_config *cfg, struct vu_ctx *v)
+{
+	int ret;
+
+	vu_config_init(cfg);
+	cfg->log_prefix = "# ";
+	ret = vu_config_from_env(cfg);
+	return ret ? ret : vu_open(v, cfg);
+}
+
+#endif /* TEST_UTIL_H */

@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run.sh RESULTS  (runs in the guest, rxe0 up: tests/vm/run-in-guest.sh)
+#
+# perftest smoke suite: short runs between two processes on rxe0
+# (perf/perftest-pair.sh), each with pinned MRs and with --odp:
+#
+#   perftest 4.5 (Debian, /usr/bin): ib_write_bw, ib_read_bw, ib_send_bw,
+#       ib_write_lat at 4096 and 65536 bytes
+#   perftest 25.01 (tests/lanes/build-newer-userspace.sh): ib_atomic_bw
+#       (8 bytes); 4.5 refuses --odp with atomics ("ODP does not support
+#       ATOMICS for now"), so it is not run there
+#
+# Appends one line per run to RESULTS:
+#
+#   ok perftest.<version>.<tool>.<pinned|odp>.<size>
+#   fail perftest.<version>.<tool>.<pinned|odp>.<size> # <reason>
+#   skip perftest.25.01.ib_atomic_bw.<mode>.8 # <reason>  (lane not built)
+#
+# A run fails when either side exits non-zero, it times out, or its JSON
+# report holds no positive bandwidth / message rate / latency. perftest's
+# "Can't produce a report" (its cycles-per-usec calibration, a linear fit
+# that TCG's timing noise sometimes spoils: r^2 < 0.9) is not ours: such a
+# run is retried, at most twice. The JSON reports and both sides' logs are
+# kept in RESULTS's directory (perftest-<run>.json*); a table of them is
+# printed at the end. Runs use -n (iterations), not -D: with -D the report
+# is computed while the send queue still drains, which spoils the
+# calibration more often.
+#
+# Environment: RXE_ODP_PERFTEST_TIMEOUT (seconds per run, default 120).
+# Exit status: 0 when every run was attempted (the caller counts results),
+# 2 on usage errors.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+pair=$top/perf/perftest-pair.sh
+limit=${RXE_ODP_PERFTEST_TIMEOUT:-120}
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 RESULTS" >&2
+	exit 2
+fi
+results=$1
+if ! : >>"$results"; then
+	echo "run.sh: cannot write $results" >&2
+	exit 2
+fi
+dir=$(cd "$(dirname "$results")" && pwd)
+
+v45=$(dpkg-query -W -f '${Version}' perftest 2>/dev/null)
+v45=${v45%%+*}
+v45=${v45:-4.5}
+
+v25='' p25='' why25=''
+if env_sh=$("$top/tests/lanes/build-newer-userspace.sh" --print-env 2>/dev/null); then
+	# shellcheck source=/dev/null
+	. "$env_sh"
+	p25=$PERFTEST_25_DIR
+	v25=${NEWER_USERSPACE_PINS##*perftest=}
+	v25=${v25%%+*}
+	v25=$(echo "$v25" | cut -d. -f1-2)
+else
+	why25='newer userspace lane not built (tests/lanes/build-newer-userspace.sh)'
+fi
+
+if ! ibv_devinfo -v -d rxe0 | grep -q ODP_SUPPORT; then
+	echo "run.sh: rxe0 advertises no ODP; the --odp runs will fail"
+fi
+
+names=() jsons=() reasons=()
+start=$SECONDS
+
+# calibration_failed JSON RC: did perftest's clock calibration spoil this run?
+# (exit 1 with "Can't produce a report" in bandwidth tools; inf/nan
+# latencies and exit 0 in latency tools)
+calibration_failed() {
+	grep -qs -e "Can't produce a report" -e 'Correlation coefficient' "$1".*.log &&
+		{ [ "$2" != 0 ] || [ ! -s "$1" ] ||
+			grep -qiE ':[[:space:]]*-?(inf|nan)[[:space:],]' "$1"; }
+}
+
+# one VERSION TOOLPATH MODE SIZE ARGS...: one run, with retries; its name,
+# JSON and failure reason (empty if it exited 0) go to the arrays.
+one() {
+	local ver=$1 tool=$2 mode=$3 size=$4
+	shift 4
+	local name base json try rc reason t0
+	base=$(basename "$tool")
+	name=perftest.$ver.$base.$mode.$size
+	json=$dir/$name.json
+	local args=("$@")
+	[ "$mode" = odp ] && args+=(--odp)
+	for try in 1 2 3; do
+		rm -f "$json" "$json".*.log
+		t0=$SECONDS
+		rc=0
+		timeout --kill-after=5 "$limit" "$pair" "$json" "$tool" "${args[@]}" \
+			2>/dev/null || rc=$?
+		echo "# $name: try $try, exit $rc, $((SECONDS - t0)) s: $base ${args[*]}"
+		calibration_failed "$json" "$rc" || break
+		echo "# $name: perftest's clock calibration failed (TCG timing noise)"
+	done
+	reason=''
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		reason="timed out after $limit s"
+		dmesg | tail -n 20
+	elif [ "$rc" != 0 ]; then
+		reason="exit $rc: $(grep -hv -e '^ *$' -e '^---' "$json".*.log 2>/dev/null |
+			grep -i -m1 -e fail -e error -e unable -e "can't" -e 'not supp' |
+			tr -s ' \t' ' ' | sed 's/^ //' | cut -c1-100)"
+	fi
+	[ -z "$reason" ] || tail -n 5 "$json".*.log 2>/dev/null
+	names+=("$name") jsons+=("$json") reasons+=("$reason")
+	return 0
+}
+
+for tool in ib_write_bw ib_read_bw ib_send_bw ib_write_lat; do
+	for size in 4096 65536; do
+		case $tool:$size in
+		*_lat:4096) iters=100 ;;
+		*_lat:*) iters=50 ;;
+		*:4096) iters=500 ;;
+		*) iters=100 ;;
+		esac
+		for mode in pinned odp; do
+			one "$v45" "/usr/bin/$tool" "$mode" "$size" -s "$size" -n "$iters"
+		done
+	done
+done
+
+for mode in pinned odp; do
+	if [ -n "$p25" ]; then
+		one "$v25" "$p25/ib_atomic_bw" "$mode" 8 -n 1000
+	else
+		echo "skip perftest.25.01.ib_atomic_bw.$mode.8 # $why25" >>"$results"
+	fi
+done
+
+# One python start for every check: it costs seconds under TCG.
+mapfile -t checks < <("$top/perf/perftest_json.py" --check "${jsons[@]}")
+reports=()
+for i in "${!names[@]}"; do
+	reason=${reasons[$i]}
+	[ -n "$reason" ] || [ "${checks[$i]:-no check}" = ok ] ||
+		reason=${checks[$i]:-no check}
+	if [ -z "$reason" ]; then
+		echo "ok ${names[$i]}"
+	else
+		echo "fail ${names[$i]} # $reason"
+	fi >>"$results"
+	[ -f "${jsons[$i]}" ] && reports+=("${names[$i]#perftest.}=${jsons[$i]}")
+done
+grep '^fail perftest\.' "$results"
+echo "# perftest suite: $((SECONDS - start)) s"
+"$top/perf/perftest_json.py" "${reports[@]}"
+exit 0
