@@ -51,9 +51,13 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx);
 int odp_mirror_umem_prefault(struct odp_mirror_umem *umem, u64 va, u64 len,
 			     bool write);
+int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
+			     bool write, bool fault,
+			     bool (*keep_going)(void *ctx), void *ctx);
 int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 			 u64 len, bool to_umem);
 u64 odp_mirror_umem_page_faults(const struct odp_mirror_umem *umem);
 u64 odp_mirror_umem_page_invalidations(const struct odp_mirror_umem *umem);
+u64 odp_mirror_umem_page_prefetch(const struct odp_mirror_umem *umem);
 
 #endif /* _RDMA_ODP_MIRROR_H */

@@ -47,6 +47,7 @@ struct odp_mirror_umem {
 	struct xarray		pfns;
 	atomic64_t		page_faults;
 	atomic64_t		page_invalidations;
+	atomic64_t		page_prefetch;
 	/* the driver's device-wide totals, added to as well */
 	struct odp_mirror_counters totals;
 };

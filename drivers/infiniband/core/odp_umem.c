@@ -96,6 +96,11 @@ static int odp_check_vmas(struct mm_struct *mm, unsigned long start,
 	return 0;
 }
 
+static unsigned long odp_fault_flags(bool write)
+{
+	return HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
+}
+
 /*
  * Reserve table slots for [first, first + npages) so that recording the
  * pages under the update lock needs no allocation (an allocation there
@@ -115,15 +120,22 @@ static int odp_reserve(struct odp_mirror_umem *umem, unsigned long first,
 	return 0;
 }
 
-static int odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
+/*
+ * Record the valid pages of @range (all of them, when it was faulted; the
+ * present ones, for a snapshot). Return: pages recorded, or -ENOMEM.
+ */
+static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
 {
 	unsigned long first = range->start >> PAGE_SHIFT;
 	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
 	unsigned long i, pfn, val;
+	long recorded = 0;
 	void *old;
 
 	lockdep_assert_held_write(&umem->lock);
 	for (i = 0; i < npages; i++) {
+		if (!(range->hmm_pfns[i] & HMM_PFN_VALID))
+			continue;
 		pfn = page_to_pfn(hmm_pfn_to_page(range->hmm_pfns[i]));
 		val = pfn << 1;
 		if (range->hmm_pfns[i] & HMM_PFN_WRITE)
@@ -132,12 +144,17 @@ static int odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
 			       GFP_NOWAIT);
 		if (xa_is_err(old))
 			return xa_err(old);
+		recorded++;
 	}
-	return 0;
+	return recorded;
 }
 
 /*
  * odp_fault() - Fault [@va, @va + @npages pages) in and record the pages.
+ * @flags: HMM_PFN_REQ_FAULT [| HMM_PFN_REQ_WRITE], or 0 for a snapshot
+ *         that records only what is present and faults nothing
+ * @own: the umem's counter of the pages recorded
+ * @total: the driver's total to add them to as well, or NULL
  *
  * Context: process or kworker context, no odp_mirror lock held; sleeps.
  * Return: 0, -EFAULT (nothing mapped there, PROT_NONE, VM_IO/VM_PFNMAP,
@@ -146,17 +163,18 @@ static int odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
  * HMM_RANGE_DEFAULT_TIMEOUT.
  */
 static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
-		     unsigned long npages, bool write)
+		     unsigned long npages, unsigned long flags,
+		     atomic64_t *own, atomic64_t *total)
 {
 	struct mm_struct *mm = umem->notifier.mm;
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
 		.start = va,
 		.end = va + (npages << PAGE_SHIFT),
-		.default_flags = HMM_PFN_REQ_FAULT |
-				 (write ? HMM_PFN_REQ_WRITE : 0),
+		.default_flags = flags,
 	};
 	unsigned long timeout;
+	long recorded;
 	int ret;
 
 	/* Racy on purpose: it only saves work, mmget_not_zero() decides. */
@@ -197,11 +215,13 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			up_write(&umem->lock);
 			continue;
 		}
-		ret = odp_record(umem, &range);
+		recorded = odp_record(umem, &range);
 		up_write(&umem->lock);
-		if (!ret)
-			odp_count(&umem->page_faults, umem->totals.page_faults,
-				  npages);
+		if (recorded < 0) {
+			ret = recorded;
+			break;
+		}
+		odp_count(own, total, recorded);
 		break;
 	}
 	/* The last reference may be ours; exit_mmap must not run here. */
@@ -209,6 +229,18 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 out_free:
 	kvfree(range.hmm_pfns);
 	return ret;
+}
+
+/* Is [@va, @va + @len) inside @umem, and writable if @write? Sets *@end. */
+static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
+			    bool write, u64 *end)
+{
+	if (write && !umem->writable)
+		return -EPERM;
+	if (check_add_overflow(va, len, end) || va < umem->start ||
+	    *end > umem->end)
+		return -EFAULT;
+	return 0;
 }
 
 /* The pfn of a recorded page usable for the access, or 0 if it must fault. */
@@ -301,11 +333,9 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 
 	if (!len)
 		return 0;
-	if (write && !umem->writable)
-		return -EPERM;
-	if (check_add_overflow(va, len, &end) || va < umem->start ||
-	    end > umem->end)
-		return -EFAULT;
+	ret = odp_check_access(umem, va, len, write, &end);
+	if (ret)
+		return ret;
 
 	addr = va;
 	while (addr < end) {
@@ -321,13 +351,60 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			return -EAGAIN;
 		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
 			       (PAGE_ALIGN(end) - missing) >> PAGE_SHIFT);
-		ret = odp_fault(umem, missing, npages, write);
+		ret = odp_fault(umem, missing, npages, odp_fault_flags(write),
+				&umem->page_faults, umem->totals.page_faults);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
+
+/**
+ * odp_mirror_umem_prefetch() - Map a range ahead of any access (advise).
+ * @umem: the umem the range lies in
+ * @va: first user virtual address
+ * @len: length in bytes
+ * @write: fault writable (breaking COW)
+ * @fault: fault missing pages in; if false, record only the pages that
+ *         are present (IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
+ * @keep_going: called between 2 MiB chunks; the prefetch stops early,
+ *              with 0, when it returns false (the MR is going away)
+ * @ctx: passed to @keep_going
+ *
+ * Pages recorded count as page_prefetch, not as page faults.
+ *
+ * Context: process or kworker context; sleeps.
+ * Return: 0, or as odp_mirror_umem_access() (-EFAULT, -EPERM, -ENOMEM,
+ * -EAGAIN). A snapshot (!@fault) of unmapped memory is not an error.
+ */
+int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
+			     bool write, bool fault,
+			     bool (*keep_going)(void *ctx), void *ctx)
+{
+	unsigned long addr, npages;
+	u64 end;
+	int ret;
+
+	if (!len)
+		return 0;
+	ret = odp_check_access(umem, va, len, write, &end);
+	if (ret)
+		return ret;
+	for (addr = va & PAGE_MASK; addr < end; addr += npages << PAGE_SHIFT) {
+		if (!keep_going(ctx))
+			return 0;
+		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
+			       (PAGE_ALIGN(end) - addr) >> PAGE_SHIFT);
+		ret = odp_fault(umem, addr, npages,
+				fault ? odp_fault_flags(write) : 0,
+				&umem->page_prefetch, NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_prefetch);
 
 static int odp_touch_nothing(void *ctx, void *kaddr, size_t len)
 {
@@ -488,6 +565,18 @@ u64 odp_mirror_umem_page_faults(const struct odp_mirror_umem *umem)
 	return atomic64_read(&umem->page_faults);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_page_faults);
+
+/**
+ * odp_mirror_umem_page_prefetch() - Pages mapped by prefetch advice.
+ * @umem: the umem
+ *
+ * Return: the count since registration.
+ */
+u64 odp_mirror_umem_page_prefetch(const struct odp_mirror_umem *umem)
+{
+	return atomic64_read(&umem->page_prefetch);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_page_prefetch);
 
 /**
  * odp_mirror_umem_page_invalidations() - Pages dropped by invalidations.

@@ -13,12 +13,20 @@
 #include "rxe.h"
 #include "rxe_loc.h"
 
+/*
+ * ODP cap bits 6.12's ib_verbs.h lacks; the values of rdma-core's
+ * IBV_ODP_SUPPORT_FLUSH and IBV_ODP_SUPPORT_ATOMIC_WRITE (and of later
+ * kernels' IB_ODP_SUPPORT_FLUSH and IB_ODP_SUPPORT_ATOMIC_WRITE).
+ */
+#define RXE_ODP_SUPPORT_FLUSH		BIT(6)
+#define RXE_ODP_SUPPORT_ATOMIC_WRITE	BIT(7)
+
 /**
  * rxe_odp_init_caps() - Advertise what ODP MRs support.
  * @rxe: the device
  *
- * Only what works and is tested: RC SEND/RECV/WRITE/READ/ATOMIC and SRQ
- * receives, UD SEND/RECV. No implicit ODP yet.
+ * Only what works and is tested: RC SEND/RECV/WRITE/READ/ATOMIC, SRQ
+ * receives, FLUSH and ATOMIC_WRITE; UD SEND/RECV. No implicit ODP yet.
  */
 void rxe_odp_init_caps(struct rxe_dev *rxe)
 {
@@ -29,7 +37,8 @@ void rxe_odp_init_caps(struct rxe_dev *rxe)
 	caps->per_transport_caps.rc_odp_caps = IB_ODP_SUPPORT_SEND |
 		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_WRITE |
 		IB_ODP_SUPPORT_READ | IB_ODP_SUPPORT_ATOMIC |
-		IB_ODP_SUPPORT_SRQ_RECV;
+		IB_ODP_SUPPORT_SRQ_RECV | RXE_ODP_SUPPORT_FLUSH |
+		RXE_ODP_SUPPORT_ATOMIC_WRITE;
 	caps->per_transport_caps.ud_odp_caps = IB_ODP_SUPPORT_SEND |
 		IB_ODP_SUPPORT_RECV;
 }
@@ -249,17 +258,19 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 {
 	struct odp_mirror_umem *umem = to_rmr(ibmr)->odp_umem;
 	struct nlattr *table;
-	u64 faults, invals;
+	u64 faults, invals, prefetch;
 
 	if (!umem)
 		return 0;
 	faults = odp_mirror_umem_page_faults(umem);
 	invals = odp_mirror_umem_page_invalidations(umem);
+	prefetch = odp_mirror_umem_page_prefetch(umem);
 	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
 	if (!table)
 		return -EMSGSIZE;
 	if (rdma_nl_stat_hwcounter_entry(msg, "page_faults", faults) ||
-	    rdma_nl_stat_hwcounter_entry(msg, "page_invalidations", invals))
+	    rdma_nl_stat_hwcounter_entry(msg, "page_invalidations", invals) ||
+	    rdma_nl_stat_hwcounter_entry(msg, "page_prefetch", prefetch))
 		goto err_cancel;
 	nla_nest_end(msg, table);
 	return 0;
@@ -267,4 +278,165 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 err_cancel:
 	nla_nest_cancel(msg, table);
 	return -EMSGSIZE;
+}
+
+/**
+ * rxe_odp_mr_stop() - Tell an ODP MR's prefetches that it is going away.
+ * @mr: the MR being deregistered
+ *
+ * Deregistration waits for the references that prefetches hold, and
+ * rxe_cleanup() gives up waiting after a while; so a prefetch checks the
+ * MR's state between chunks and ends early once this has run. New
+ * lookups of the MR fail from here on, as they will once it is removed.
+ */
+void rxe_odp_mr_stop(struct rxe_mr *mr)
+{
+	if (mr->odp_umem)
+		WRITE_ONCE(mr->state, RXE_MR_STATE_INVALID);
+}
+
+static bool rxe_odp_mr_valid(void *ctx)
+{
+	struct rxe_mr *mr = ctx;
+
+	return READ_ONCE(mr->state) == RXE_MR_STATE_VALID;
+}
+
+/* One SGE of a prefetch advice: its MR (referenced) and user range. */
+struct rxe_odp_prefetch_sge {
+	struct rxe_mr	*mr;
+	u64		va;
+	u32		len;
+};
+
+struct rxe_odp_prefetch {
+	struct work_struct		work;
+	enum ib_uverbs_advise_mr_advice	advice;
+	u32				num_sge;
+	struct rxe_odp_prefetch_sge	sge[] __counted_by(num_sge);
+};
+
+/*
+ * Resolve and check every SGE before any prefetch runs, taking an MR
+ * reference for each. Return: 0, or -ENOENT for an lkey that names no ODP
+ * MR of @pd, -EPERM for PREFETCH_WRITE to an MR without local write
+ * access, -EFAULT for a range outside its MR (or one that wraps).
+ */
+static int rxe_odp_prefetch_prepare(struct rxe_pd *pd, struct ib_sge *sg_list,
+				    struct rxe_odp_prefetch *p)
+{
+	u32 i;
+	int err;
+
+	for (i = 0; i < p->num_sge; i++) {
+		struct rxe_odp_prefetch_sge *s = &p->sge[i];
+		struct rxe_mr *mr;
+
+		mr = lookup_mr(pd, 0, sg_list[i].lkey, RXE_LOOKUP_LOCAL);
+		if (!mr) {
+			err = -ENOENT;
+			goto err_put;
+		}
+		s->mr = mr;
+		s->len = sg_list[i].length;
+		if (!mr->odp_umem)
+			err = -ENOENT;
+		else if (p->advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE &&
+			 !(mr->access & IB_ACCESS_LOCAL_WRITE))
+			err = -EPERM;
+		else
+			err = rxe_odp_va(mr, sg_list[i].addr, s->len, &s->va);
+		if (err) {
+			i++;
+			goto err_put;
+		}
+	}
+	return 0;
+
+err_put:
+	while (i--)
+		rxe_put(p->sge[i].mr);
+	return err;
+}
+
+/* Run a prepared prefetch, drop its references and free it. */
+static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *p)
+{
+	bool write = p->advice == IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE;
+	bool fault = p->advice != IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT;
+	int err = 0;
+	u32 i;
+
+	for (i = 0; i < p->num_sge; i++) {
+		struct rxe_odp_prefetch_sge *s = &p->sge[i];
+
+		if (!err)
+			err = odp_mirror_umem_prefetch(s->mr->odp_umem, s->va,
+						       s->len, write, fault,
+						       rxe_odp_mr_valid, s->mr);
+		rxe_put(s->mr);
+	}
+	kfree(p);
+	return err;
+}
+
+static void rxe_odp_prefetch_work(struct work_struct *work)
+{
+	/* advice is a hint: an asynchronous prefetch has no one to tell */
+	rxe_odp_prefetch_run(container_of(work, struct rxe_odp_prefetch,
+					  work));
+}
+
+/**
+ * rxe_odp_advise_mr() - ibv_advise_mr() on ODP MRs.
+ * @ibpd: the PD the MRs must belong to
+ * @advice: PREFETCH, PREFETCH_WRITE or PREFETCH_NO_FAULT
+ * @flags: IB_UVERBS_ADVISE_MR_FLAG_FLUSH for a synchronous prefetch
+ * @sg_list: the ranges, by lkey
+ * @num_sge: entries in @sg_list
+ * @attrs: unused
+ *
+ * Every SGE is checked before anything runs. A synchronous prefetch
+ * returns the first fault error; an asynchronous one runs on rxe_wq with
+ * references on its MRs, which deregistration waits for (and which module
+ * exit drains), and ends early when an MR goes away.
+ *
+ * Context: process context; a synchronous prefetch sleeps.
+ * Return: 0, -EOPNOTSUPP for other advice, -ENOMEM, or an error of the
+ * SGE checks (rxe_odp_prefetch_prepare()) or of the prefetch (-EFAULT for
+ * memory that is not mapped, -EPERM for a read-only mapping).
+ */
+int rxe_odp_advise_mr(struct ib_pd *ibpd,
+		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
+		      struct ib_sge *sg_list, u32 num_sge,
+		      struct uverbs_attr_bundle *attrs)
+{
+	struct rxe_odp_prefetch *p;
+	int err;
+
+	switch (advice) {
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH:
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE:
+	case IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+
+	p = kzalloc(struct_size(p, sge, num_sge), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	p->num_sge = num_sge;
+	p->advice = advice;
+	err = rxe_odp_prefetch_prepare(to_rpd(ibpd), sg_list, p);
+	if (err) {
+		kfree(p);
+		return err;
+	}
+
+	if (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
+		return rxe_odp_prefetch_run(p);
+	INIT_WORK(&p->work, rxe_odp_prefetch_work);
+	rxe_queue_work(&p->work);
+	return 0;
 }
