@@ -6,6 +6,7 @@
  * and page_invalidations of `rdma stat mr`, and odp_mirror's live-object
  * counts in debugfs, which must read zero once every ODP MR is gone.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,82 @@ TEST_F(counters, registration_faults_nothing)
 {
 	ASSERT_EQ(0, mr_counter(self->dst_mr->rkey, "page_faults"));
 	ASSERT_EQ(0, mr_counter(self->dst_mr->rkey, "page_invalidations"));
+}
+
+/* kB of AnonHugePages in the smaps entry of the mapping holding @addr. */
+static long anon_huge_kb(void *addr)
+{
+	unsigned long lo, hi, a = (unsigned long)addr;
+	char line[256];
+	long kb = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = a >= lo && a < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A PMD-mapped THP is one translation entry: the first remote access to
+ * it faults one page and records the whole huge page as one entry of
+ * odp_mirror's table, so an access anywhere else in it faults nothing
+ * and adds nothing.
+ */
+TEST_F(counters, thp_is_one_entry)
+{
+	const char *dev = self->cfg.dev_name;
+	size_t huge = 2UL << 20;
+	struct ibv_mr *mr;
+	long long faults;
+	long entries;
+	uint8_t *map, *thp;
+
+	map = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	thp = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(huge - 1));
+	ASSERT_EQ(0, madvise(thp, huge, MADV_HUGEPAGE));
+	memset(thp, 0x11, huge);
+	if (anon_huge_kb(thp) < 2048) {
+		munmap(map, 2 * huge);
+		SKIP(return, "no transparent huge page was mapped");
+	}
+	mr = vu_reg_mr(&self->v, thp, huge, IBV_ACCESS_ON_DEMAND |
+		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, mr);
+
+	faults = hw_counter(dev, "odp_page_faults");
+	entries = live_count("entries");
+	ASSERT_LE(0, entries);
+	ASSERT_EQ(0, vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 1,
+				  self->src, 8, self->src_mr->lkey,
+				  (uintptr_t)thp, mr->rkey));
+	ASSERT_EQ(0, vu_wait_ok(&self->v, &self->qps.a, 1,
+				IBV_WC_RDMA_WRITE));
+	ASSERT_EQ(faults + 1, hw_counter(dev, "odp_page_faults"));
+	ASSERT_EQ(entries + 1, live_count("entries"));
+
+	ASSERT_EQ(0, vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 2,
+				  self->src, 8, self->src_mr->lkey,
+				  (uintptr_t)thp + huge / 2 + 4096, mr->rkey));
+	ASSERT_EQ(0, vu_wait_ok(&self->v, &self->qps.a, 2,
+				IBV_WC_RDMA_WRITE));
+	ASSERT_EQ(faults + 1, hw_counter(dev, "odp_page_faults"));
+	ASSERT_EQ(entries + 1, live_count("entries"));
+	ASSERT_EQ(0x5a, thp[huge / 2 + 4096]);
+	ASSERT_EQ(0x11, thp[huge / 2 + 4096 + 8]);
+
+	ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
+	ASSERT_EQ(0, munmap(map, 2 * huge));
 }
 
 /* Once every ODP MR is gone, odp_mirror holds no umem and no per_mm. */

@@ -4,10 +4,11 @@
  *
  * One mm, two ODP MRs (umem 0 registered before the model starts, umem 1
  * possibly registered while everything else runs), one page under them,
- * one CPU invalidation, one fault in flight on the rxe responder, process
- * exit, the two deregistrations (ibv_dereg_mr / uverbs context close,
- * possibly after the exit), device removal and module unload, and the SRCU
- * callback machinery behind mmu_notifier_put().
+ * one CPU invalidation, one fault in flight (an rxe responder access, or
+ * an asynchronous ibv_advise_mr prefetch work), process exit, the two
+ * deregistrations (ibv_dereg_mr / uverbs context close, possibly after the
+ * exit), device removal (which frees the counters umems add to) and module
+ * unload, and the SRCU callback machinery behind mmu_notifier_put().
  *
  * Memory is modelled as state flags (UNALLOC / ALIVE / FREED); every access
  * asserts ALIVE. Module text is a flag per module; every callback into
@@ -20,6 +21,8 @@
  *   BUG_REMOVE_NOT_FENCE  mmu_interval_notifier_remove() does not wait for a
  *                         running invalidation
  *   BUG_DYING_ONLY        odp_fault() trusts per_mm->dying, no mmget_not_zero()
+ *   BUG_COPY_UNLOCKED     odp_access_stay() copies without down_read()
+ *   BUG_NO_PUT            odp_mirror_umem_release() forgets odp_per_mm_put()
  * Assumptions outside our code, made false on purpose:
  *   RXE_CLEANUP_TIMEOUT   __rxe_cleanup() gives up waiting for MR references
  *                         (its 50 s wait_for_completion_timeout) and cleans up
@@ -78,6 +81,8 @@ byte mr_refs[NU];	/* references beyond the pool's own */
 bool mr_gone[NU];	/* dereg done, or never registered */
 bool reg_decided = 0;	/* umem 1 registered, or never will be */
 bool fault_done = 0;
+bool is_prefetch = 0;	/* the fault in flight is an async prefetch work */
+bool dev_alive = 1;	/* struct rxe_dev, holding the counters umems add to */
 bool inval_busy = 0;	/* a CPU invalidation holds its rmap / page-table locks */
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -122,15 +127,17 @@ inline odp_umem_invalidate(i, cur, old)
 {
 	atomic {
 		r_count[i] == 0 ->		/* down_write(&umem->lock) */
-		assert(odp_text);		/* callback text is odp_mirror's */
-		assert(um_state[i] == ALIVE);	/* container_of(mni) not freed */
 		assert(!removed[i]);		/* none after remove returned */
+		assert(um_state[i] == ALIVE);	/* container_of(mni) not freed */
+		assert(odp_text);		/* callback text is odp_mirror's */
 		sub_seq[i] = cur;		/* mmu_interval_set_seq() */
 		entry[i] = 0;			/* xa_erase() of the range */
-		if				/* up_write(); return true */
+		if				/* up_write() */
 		:: revoked[i] < old -> revoked[i] = old
 		:: else
-		fi
+		fi;
+		/* odp_count(): umem's counter and the device's total; true */
+		assert(um_state[i] == ALIVE && dev_alive)
 	}
 }
 
@@ -236,16 +243,19 @@ proctype Teardown()
 	fi;
 	inv_end();
 	/* mn_hlist_release: srcu_read_lock, ->release of each listed notifier */
-	srcu_reader = 1;
 	s = 0;
 	do
 	:: s < NP ->
-		seen = pm_listed[s];	/* hlist_for_each_entry_srcu */
+		d_step {
+			srcu_reader = 1;
+			seen = pm_listed[s]	/* hlist_for_each_entry_srcu */
+		}
 		if
 		:: seen ->
 			/* ->release = odp_per_mm_release(): WRITE_ONCE(dying) */
 			d_step {
-				assert(odp_text && pm_state[s] == ALIVE);
+				assert(pm_state[s] == ALIVE);
+				assert(odp_text);
 				pm_dying[s] = 1
 			}
 		:: else
@@ -311,19 +321,26 @@ proctype Invalidate()
 out:	skip
 }
 
-/* ---- rxe responder task: one access to an ODP MR --------------------- */
+/* ---- a fault in flight: rxe responder access, or async prefetch ------- */
 proctype Fault()
 {
-	byte u, g, seq, faults, collisions;
-	bool ok, recorded, eagain;
+	byte u, g, seq, faults, collisions, chunk;
+	bool ok, recorded, eagain, prefetch;
 
-	/* the request's rkey names MR 0 or MR 1 */
-	if
-	:: u = 0
-	:: u = 1
-	fi;
-	/* check_rkey -> lookup_mr -> rxe_pool_get_index: kref_get_unless_zero */
-	d_step {
+	atomic {
+		/* the request's rkey (or the advice's lkey) names MR 0 or 1 */
+		if
+		:: u = 0
+		:: u = 1
+		fi;
+		/* rxe responder task (check_rkey), or ibv_advise_mr without
+		 * FLUSH: rxe_odp_advise_mr -> rxe_odp_prefetch_prepare, then
+		 * a work on rxe_wq */
+		if
+		:: prefetch = 0
+		:: prefetch = 1; is_prefetch = 1
+		fi;
+		/* lookup_mr -> rxe_pool_get_index: kref_get_unless_zero */
 		assert(rxe_text);
 		ok = mr_valid[u];
 		if
@@ -333,14 +350,18 @@ proctype Fault()
 	}
 	if
 	:: !ok -> goto done
+	:: ok && prefetch -> goto chunk_start
 	:: else
 	fi;
 access:
 	/* rxe_mr_copy -> rxe_odp_mr_copy -> odp_mirror_umem_access
 	 * -> odp_access_stay: down_read(&umem->lock), odp_usable_pfn */
+	skip;
 	d_step {
 		assert(um_state[u] == ALIVE && rxe_text && odp_text);
+#ifndef BUG_COPY_UNLOCKED
 		r_count[u]++;
+#endif
 		g = entry[u]
 	}
 	if
@@ -350,17 +371,38 @@ access:
 		assert(g > revoked[u] && um_state[u] == ALIVE);
 		d_step {
 			assert(g > revoked[u] && um_state[u] == ALIVE);
+#ifndef BUG_COPY_UNLOCKED
 			r_count[u]--		/* up_read */
+#endif
 		}
 		goto put
 	:: else ->
+#ifndef BUG_COPY_UNLOCKED
 		r_count[u]--		/* up_read; -ENOENT: fault it in */
+#else
+		skip
+#endif
 	fi;
 	if
 	:: faults == 2 -> goto put	/* ++lost > ODP_FAULT_RETRIES: -EAGAIN */
 	:: else -> faults++
 	fi;
+	goto fault;
+chunk_start:
+	/* rxe_odp_prefetch_work -> odp_mirror_umem_prefetch: before each
+	 * 2 MiB chunk, keep_going = rxe_odp_mr_valid (rxe_odp_mr_stop) */
+	skip;
+	d_step {
+		assert(rxe_text && odp_text && um_state[u] == ALIVE);
+		ok = mr_valid[u]
+	}
+	if
+	:: !ok || chunk == 2 -> goto put	/* MR going away, or done */
+	:: else -> chunk++
+	fi;
+fault:
 	/* odp_fault(): READ_ONCE(umem->per_mm->dying), racy on purpose */
+	skip;
 	d_step {
 		assert(um_state[u] == ALIVE && pm_state[um_pm[u]] == ALIVE);
 		ok = !pm_dying[um_pm[u]]
@@ -389,6 +431,7 @@ access:
 retry:
 	/* mmu_interval_read_begin(): waits out an invalidation that already
 	 * set this range's seq */
+	skip;
 	d_step {
 		assert(mm_alive);
 		seq = sub_seq[u];
@@ -398,14 +441,15 @@ retry:
 	:: ok -> inv_seq != seq		/* wait_event(subscriptions->wq) */
 	:: else
 	fi;
-	/* mmap_read_lock; hmm_range_fault(): a snapshot of the page table,
-	 * which exists only while the mm has users */
+	/* mmap_read_lock; hmm_range_fault(): a snapshot of the page table
+	 * (faulting, or present pages only for PREFETCH_NO_FAULT), which
+	 * exists only while the mm has users */
 	d_step {
 		assert(mm_alive && mm_users > 0);
 		g = pte_gen;
 		assert(g != 0)
 	}
-	/* down_write(&umem->lock) ... up_write(): one atomic step */
+	/* down_write(&umem->lock) ... up_write(), odp_count(): one step */
 	atomic {
 		r_count[u] == 0 ->
 #ifndef BUG_NO_READ_RETRY
@@ -418,7 +462,10 @@ retry:
 			/* odp_record(): xa_store under the write lock */
 			assert(um_state[u] == ALIVE && !releasing[u]);
 			entry[u] = g;
-			recorded = 1
+			recorded = 1;
+			/* odp_count(): page_faults and the device's total
+			 * (a prefetch counts page_prefetch only) */
+			assert(prefetch || dev_alive)
 #ifndef BUG_NO_READ_RETRY
 		fi
 #endif
@@ -432,12 +479,15 @@ retry:
 #endif
 	if
 	:: eagain -> goto put
+	:: !eagain && prefetch -> goto chunk_start
 	:: else -> goto access
 	fi;
 put:
 	mr_refs[u]--;			/* rxe_put(mr) */
+	/* the prefetch work goes on after its last rxe_put: kfree(p) */
+	assert(rxe_text);
 done:
-	fault_done = 1			/* QP destroyed, tasks drained */
+	fault_done = 1			/* QP destroyed / work drained */
 }
 
 /* ---- MR deregistration: ibv_dereg_mr, or uverbs context close --------- */
@@ -450,8 +500,9 @@ proctype Dereg(byte i)
 	:: mr_gone[i] -> goto out	/* never registered */
 	:: else
 	fi;
-	/* rxe_dereg_mr -> rxe_cleanup -> __rxe_cleanup: xa_erase from the
-	 * pool (lookups fail from now on), drop the pool's reference */
+	/* rxe_dereg_mr -> rxe_odp_mr_stop (mr->state INVALID: lookups fail,
+	 * prefetches stop at their next chunk) -> rxe_cleanup -> __rxe_cleanup:
+	 * xa_erase from the pool, drop the pool's reference */
 	mr_valid[i] = 0;
 	/* wait_for_completion_timeout(&elem->complete): the last rxe_put */
 #ifdef RXE_CLEANUP_TIMEOUT
@@ -497,7 +548,9 @@ proctype Dereg(byte i)
 		entry[i] = 0;
 		s = um_pm[i];
 		assert(mm_alive && pm_state[s] == ALIVE && pm_users[s] > 0);
+#ifndef BUG_NO_PUT
 		pm_users[s]--;
+#endif
 		if
 		:: pm_users[s] == 0 ->
 			pm_listed[s] = 0;	/* hlist_del_init_rcu */
@@ -517,22 +570,28 @@ proctype Dereg(byte i)
 out:	skip
 }
 
-/* ---- SRCU callback invocation (srcu_invoke_callbacks) ----------------- */
+/* ---- SRCU callback invocation (srcu_invoke_callbacks) -----------------
+ * mmu_notifier_free_rcu -> ops->free_notifier = odp_per_mm_free (kfree,
+ * live count), then mmdrop() pairing with __mmu_notifier_register; one
+ * step: odp_text is asserted when the callback runs, and Unload's wait
+ * for !cb_pending stands for it having returned. */
 inline free_rcu(s)
 {
-	/* mmu_notifier_free_rcu -> ops->free_notifier = odp_per_mm_free */
-	assert(odp_text);
-	assert(pm_state[s] == ALIVE);
-	pm_state[s] = FREED;		/* kfree(per_mm) */
-	mmdrop();			/* pairs with __mmu_notifier_register */
-	cb_pending[s] = 0		/* callback returned */
+	d_step {
+		cb_pending[s] && !cb_gp[s] ->	/* grace period over */
+		assert(odp_text);
+		assert(pm_state[s] == ALIVE);
+		pm_state[s] = FREED;
+		mmdrop_body();
+		cb_pending[s] = 0
+	}
 }
 
 proctype SrcuWorker()
 {
 end:	do
-	:: atomic { cb_pending[0] && !cb_gp[0] -> skip }; free_rcu(0)
-	:: atomic { cb_pending[1] && !cb_gp[1] -> skip }; free_rcu(1)
+	:: free_rcu(0)
+	:: free_rcu(1)
 	od
 }
 
@@ -540,9 +599,13 @@ end:	do
 proctype Unload()
 {
 	/* ib_unregister_device: waits for every uverbs context to close (rxe
-	 * has no disassociate_ucontext), hence every MR, and for the QPs */
-	mr_gone[0] && mr_gone[1] && fault_done;
-	rxe_text = 0;			/* rmmod rdma_rxe */
+	 * has no disassociate_ucontext), hence every MR, and for the QPs
+	 * (their tasks drained); a prefetch work only holds MR references */
+	mr_gone[0] && mr_gone[1] && (fault_done || is_prefetch);
+	dev_alive = 0;			/* ib_dealloc_device: rxe_dev freed */
+	/* rmmod rdma_rxe -> rxe_module_exit -> rxe_destroy_wq drains rxe_wq */
+	fault_done;
+	rxe_text = 0;
 	/* rmmod odp_mirror -> odp_mirror_exit -> mmu_notifier_synchronize() */
 #ifndef BUG_NO_SYNCHRONIZE
 #ifdef KERNEL_SYNC_GP_ONLY
@@ -562,7 +625,7 @@ proctype Final()
 	assert(!mm_alive && mm_count == 0);		/* no mm_struct leak */
 	assert(pm_state[0] != ALIVE && pm_state[1] != ALIVE);
 	assert(um_state[0] != ALIVE && um_state[1] != ALIVE);
-	assert(!cb_pending[0] && !cb_pending[1])
+	assert(!cb_pending[0] && !cb_pending[1] && !dev_alive)
 }
 
 init

@@ -22,6 +22,7 @@ static int odp_live_show(struct seq_file *m, void *unused)
 
 	mmu_notifier_synchronize();
 	seq_printf(m, "umems %ld\n", atomic_long_read(&odp_live_umems));
+	seq_printf(m, "entries %ld\n", atomic_long_read(&odp_live_entries));
 	seq_printf(m, "per_mm %ld\n", atomic_long_read(&odp_live_per_mm));
 	seq_printf(m, "per_mm_before_pending_frees %ld\n", per_mm_before);
 	return 0;

@@ -45,6 +45,12 @@ struct odp_mirror_umem {
 	 * Only faulted pages have entries.
 	 */
 	struct xarray		pfns;
+	/*
+	 * PMD-mapped huge pages, one entry each, protected by @lock: index
+	 * va >> PMD_SHIFT, value xa_mk_value(head pfn << 1 | writable).
+	 * Looked up before @pfns.
+	 */
+	struct xarray		huge;
 	atomic64_t		page_faults;
 	atomic64_t		page_invalidations;
 	atomic64_t		page_prefetch;
@@ -54,10 +60,12 @@ struct odp_mirror_umem {
 
 /*
  * Live objects of the module, for debugfs and the lifetime tests: per_mm
- * from alloc_notifier to free_notifier, umems from get to release.
+ * from alloc_notifier to free_notifier, umems from get to release, and
+ * translation table entries (a huge page's counts once).
  */
 extern atomic_long_t odp_live_per_mm;
 extern atomic_long_t odp_live_umems;
+extern atomic_long_t odp_live_entries;
 
 /* odp_debugfs.c */
 void odp_debugfs_init(void);

@@ -32,8 +32,12 @@
 #define ODP_FAULT_RETRIES	8
 
 #define ODP_ENTRY_WRITABLE	1UL
+/* A PMD-mapped huge page: the pages one entry of umem->huge covers. */
+#define ODP_HUGE_ORDER		(PMD_SHIFT - PAGE_SHIFT)
+#define ODP_HUGE_PAGES		BIT(ODP_HUGE_ORDER)
 
 atomic_long_t odp_live_umems;
+atomic_long_t odp_live_entries;
 
 /* Add @n to a umem's counter and to the driver's total, if it has one. */
 static void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
@@ -63,7 +67,15 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 				  range->end, PAGE_SHIFT, &first, &last)) {
 		xa_for_each_range(&umem->pfns, index, entry, first, last) {
 			xa_erase(&umem->pfns, index);
+			atomic_long_dec(&odp_live_entries);
 			dropped++;
+		}
+		first >>= ODP_HUGE_ORDER;
+		last >>= ODP_HUGE_ORDER;
+		xa_for_each_range(&umem->huge, index, entry, first, last) {
+			xa_erase(&umem->huge, index);
+			atomic_long_dec(&odp_live_entries);
+			dropped += ODP_HUGE_PAGES;
 		}
 	}
 	up_write(&umem->lock);
@@ -102,49 +114,95 @@ static unsigned long odp_fault_flags(bool write)
 }
 
 /*
- * Reserve table slots for [first, first + npages) so that recording the
- * pages under the update lock needs no allocation (an allocation there
- * could reclaim, and reclaim can invalidate: a deadlock).
+ * Does page @i of @range begin a PMD-mapped huge page (THP or hugetlb)
+ * that lies wholly in the range? Then it is recorded as one entry.
  */
-static int odp_reserve(struct odp_mirror_umem *umem, unsigned long first,
-		       unsigned long npages)
+static bool odp_huge_at(const struct hmm_range *range, unsigned long i)
 {
-	unsigned long i;
-	int ret;
+	unsigned long hpfn = range->hmm_pfns[i];
+	unsigned long va = range->start + (i << PAGE_SHIFT);
 
-	for (i = 0; i < npages; i++) {
-		ret = xa_reserve(&umem->pfns, first + i, GFP_KERNEL_ACCOUNT);
-		if (ret)
-			return ret;
+	return (hpfn & HMM_PFN_VALID) &&
+	       hmm_pfn_to_map_order(hpfn) >= ODP_HUGE_ORDER &&
+	       IS_ALIGNED(va, PMD_SIZE) && range->end - va >= PMD_SIZE &&
+	       IS_ALIGNED(page_to_pfn(hmm_pfn_to_page(hpfn)), ODP_HUGE_PAGES);
+}
+
+/*
+ * Reserve the table slots that odp_record() will fill for @range, so that
+ * recording under the update lock needs no allocation (an allocation
+ * there could reclaim, and reclaim can invalidate: a deadlock).
+ */
+static int odp_reserve(struct odp_mirror_umem *umem,
+		       const struct hmm_range *range)
+{
+	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long i, va;
+	int ret = 0;
+
+	for (i = 0; i < npages && !ret; i++) {
+		va = range->start + (i << PAGE_SHIFT);
+		if (odp_huge_at(range, i)) {
+			ret = xa_reserve(&umem->huge, va >> PMD_SHIFT,
+					 GFP_KERNEL_ACCOUNT);
+			i += ODP_HUGE_PAGES - 1;
+		} else if (range->hmm_pfns[i] & HMM_PFN_VALID) {
+			ret = xa_reserve(&umem->pfns, va >> PAGE_SHIFT,
+					 GFP_KERNEL_ACCOUNT);
+		}
 	}
+	return ret;
+}
+
+static int odp_store(struct xarray *xa, unsigned long index,
+		     unsigned long hpfn)
+{
+	unsigned long val = page_to_pfn(hmm_pfn_to_page(hpfn)) << 1;
+	void *old;
+
+	if (hpfn & HMM_PFN_WRITE)
+		val |= ODP_ENTRY_WRITABLE;
+	old = xa_store(xa, index, xa_mk_value(val), GFP_NOWAIT);
+	if (xa_is_err(old))
+		return xa_err(old);
+	if (!old)
+		atomic_long_inc(&odp_live_entries);
 	return 0;
 }
 
 /*
- * Record the valid pages of @range (all of them, when it was faulted; the
- * present ones, for a snapshot). Return: pages recorded, or -ENOMEM.
+ * Record the valid pages of @range: a PMD-mapped huge page as one entry,
+ * other pages one entry each. Return: how many of the pages
+ * [@req_first, @req_first + @req_pages) of the range are now recorded,
+ * or -ENOMEM.
  */
-static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
+static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
+		       unsigned long req_first, unsigned long req_pages)
 {
-	unsigned long first = range->start >> PAGE_SHIFT;
 	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
-	unsigned long i, pfn, val;
+	unsigned long i, n, va, req_end = req_first + req_pages;
 	long recorded = 0;
-	void *old;
+	int ret;
 
 	lockdep_assert_held_write(&umem->lock);
-	for (i = 0; i < npages; i++) {
-		if (!(range->hmm_pfns[i] & HMM_PFN_VALID))
+	for (i = 0; i < npages; i += n) {
+		va = range->start + (i << PAGE_SHIFT);
+		n = 1;
+		if (odp_huge_at(range, i)) {
+			n = ODP_HUGE_PAGES;
+			ret = odp_store(&umem->huge, va >> PMD_SHIFT,
+					range->hmm_pfns[i]);
+		} else if (range->hmm_pfns[i] & HMM_PFN_VALID) {
+			ret = odp_store(&umem->pfns, va >> PAGE_SHIFT,
+					range->hmm_pfns[i]);
+		} else {
 			continue;
-		pfn = page_to_pfn(hmm_pfn_to_page(range->hmm_pfns[i]));
-		val = pfn << 1;
-		if (range->hmm_pfns[i] & HMM_PFN_WRITE)
-			val |= ODP_ENTRY_WRITABLE;
-		old = xa_store(&umem->pfns, first + i, xa_mk_value(val),
-			       GFP_NOWAIT);
-		if (xa_is_err(old))
-			return xa_err(old);
-		recorded++;
+		}
+		if (ret)
+			return ret;
+		/* pages of [i, i + n) inside the request */
+		if (i < req_end && i + n > req_first)
+			recorded += min(i + n, req_end) - max(i, req_first);
 	}
 	return recorded;
 }
@@ -155,6 +213,10 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range)
  *         that records only what is present and faults nothing
  * @own: the umem's counter of the pages recorded
  * @total: the driver's total to add them to as well, or NULL
+ *
+ * The snapshot covers the request widened to whole PMDs (inside the
+ * umem), so that a huge page it touches can be recorded as one entry;
+ * the widening is only looked at, never faulted in.
  *
  * Context: process or kworker context, no odp_mirror lock held; sleeps.
  * Return: 0, -EFAULT (nothing mapped there, PROT_NONE, VM_IO/VM_PFNMAP,
@@ -167,13 +229,16 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		     atomic64_t *own, atomic64_t *total)
 {
 	struct mm_struct *mm = umem->notifier.mm;
+	unsigned long req_end = va + (npages << PAGE_SHIFT);
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
-		.start = va,
-		.end = va + (npages << PAGE_SHIFT),
-		.default_flags = flags,
+		.start = max(ALIGN_DOWN(va, PMD_SIZE), umem->start),
+		.end = min(ALIGN(req_end, PMD_SIZE), umem->end),
+		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 	};
-	unsigned long timeout;
+	unsigned long req_first = (va - range.start) >> PAGE_SHIFT;
+	unsigned long wpages = (range.end - range.start) >> PAGE_SHIFT;
+	unsigned long timeout, i;
 	long recorded;
 	int ret;
 
@@ -181,7 +246,7 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	if (READ_ONCE(umem->per_mm->dying))
 		return -EFAULT;
 
-	range.hmm_pfns = kvmalloc_array(npages, sizeof(*range.hmm_pfns),
+	range.hmm_pfns = kvmalloc_array(wpages, sizeof(*range.hmm_pfns),
 					GFP_KERNEL);
 	if (!range.hmm_pfns)
 		return -ENOMEM;
@@ -196,16 +261,20 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			ret = -EAGAIN;
 			break;
 		}
+		/* hmm_range_fault() overwrites the per-page requests */
+		for (i = 0; i < wpages; i++)
+			range.hmm_pfns[i] = i >= req_first &&
+					    i < req_first + npages ? flags : 0;
 		range.notifier_seq = mmu_interval_read_begin(&umem->notifier);
 		mmap_read_lock(mm);
-		ret = odp_check_vmas(mm, range.start, range.end);
+		ret = odp_check_vmas(mm, va, req_end);
 		if (!ret)
 			ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY)
 			continue;
 		if (!ret)
-			ret = odp_reserve(umem, va >> PAGE_SHIFT, npages);
+			ret = odp_reserve(umem, &range);
 		if (ret)
 			break;
 
@@ -215,7 +284,7 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			up_write(&umem->lock);
 			continue;
 		}
-		recorded = odp_record(umem, &range);
+		recorded = odp_record(umem, &range, req_first, npages);
 		up_write(&umem->lock);
 		if (recorded < 0) {
 			ret = recorded;
@@ -243,20 +312,29 @@ static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 	return 0;
 }
 
-/* The pfn of a recorded page usable for the access, or 0 if it must fault. */
+/*
+ * The pfn of a recorded page usable for the access, or 0 if it must be
+ * faulted first (pfn 0 is never a user page). A huge page's entry
+ * covers all of it.
+ */
 static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
 				    unsigned long va, bool write)
 {
-	void *entry = xa_load(&umem->pfns, va >> PAGE_SHIFT);
-	unsigned long val;
+	unsigned long val, sub = 0;
+	void *entry;
 
 	lockdep_assert_held(&umem->lock);
+	entry = xa_load(&umem->huge, va >> PMD_SHIFT);
+	if (entry)
+		sub = (va & ~PMD_MASK) >> PAGE_SHIFT;
+	else
+		entry = xa_load(&umem->pfns, va >> PAGE_SHIFT);
 	if (!entry)
 		return 0;
 	val = xa_to_value(entry);
 	if (write && !(val & ODP_ENTRY_WRITABLE))
 		return 0;
-	return val >> 1;
+	return (val >> 1) + sub;
 }
 
 /*
@@ -511,6 +589,7 @@ odp_mirror_umem_get(u64 addr, u64 length, bool writable,
 		umem->totals = *totals;
 	init_rwsem(&umem->lock);
 	xa_init(&umem->pfns);
+	xa_init(&umem->huge);
 
 	umem->per_mm = odp_per_mm_get(mm);
 	if (IS_ERR(umem->per_mm)) {
@@ -533,6 +612,16 @@ err_free:
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_get);
 
+static void odp_destroy_table(struct xarray *xa)
+{
+	unsigned long index;
+	void *entry;
+
+	xa_for_each(xa, index, entry)
+		atomic_long_dec(&odp_live_entries);
+	xa_destroy(xa);
+}
+
 /**
  * odp_mirror_umem_release() - Stop mirroring and free a umem.
  * @umem: the umem, which no access may use any more
@@ -547,7 +636,8 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_get);
 void odp_mirror_umem_release(struct odp_mirror_umem *umem)
 {
 	mmu_interval_notifier_remove(&umem->notifier);
-	xa_destroy(&umem->pfns);
+	odp_destroy_table(&umem->pfns);
+	odp_destroy_table(&umem->huge);
 	odp_per_mm_put(umem->per_mm);
 	kfree(umem);
 	atomic_long_dec(&odp_live_umems);
