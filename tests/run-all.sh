@@ -3,6 +3,8 @@
 #
 # Suites (default: all, in this order):
 #   unit        host-side unit tests of pure logic (tests/unit)
+#   model       the per_mm/umem lifecycle model, checked with spin, and
+#               its broken variants (tests/model)
 #   c           our libibverbs C tests (tests/c), one guest boot
 #   pyverbs44   rdma-core 44 pyverbs vs. its stock-rxe baseline, one boot
 #   pyverbs65   rdma-core 65 pyverbs vs. its stock-rxe baseline, one boot
@@ -16,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit c pyverbs44 pyverbs65)
+[ ${#suites[@]} -gt 0 ] || suites=(unit model c pyverbs44 pyverbs65)
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -61,6 +63,11 @@ for suite in "${suites[@]}"; do
 		echo "== unit (host)"
 		make -s -C "$here/unit" run RESULTS="$out/unit.txt" ||
 			echo "fail unit.build # tests/unit did not build or run" >>"$out/unit.txt"
+		;;
+	model)
+		echo "== model (host)"
+		"$here/model/run.sh" --all "$out/model.txt" >"$out/model.log" 2>&1 ||
+			echo "fail model.run # see build/check/model.log" >>"$out/model.txt"
 		;;
 	c)
 		make -s -C "$top/userspace" ||

@@ -27,6 +27,8 @@ ip link set lo up
 
 # shellcheck source=/dev/null
 . /results/env
+# For tests that unload and reload the stack (tests/lifetime).
+export RXE_ODP_STACK RXE_ODP_BUILD
 
 finish() {
 	echo "$1" >/results/rc
