@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "verbs_util.h"
 
@@ -103,6 +106,102 @@ static inline int tu_open(struct vu_config *cfg, struct vu_ctx *v)
 	cfg->log_prefix = "# ";
 	ret = vu_config_from_env(cfg);
 	return ret ? ret : vu_open(v, cfg);
+}
+
+/* ---- counters: rdma statistic, rdma resource, odp_mirror's debugfs ---- */
+
+#define TU_LIVE_PATH	"/sys/kernel/debug/odp_mirror/live"
+
+/* A line "NAME VALUE" of odp_mirror's debugfs file; -1 if missing. */
+static inline long tu_live_count(const char *name)
+{
+	char key[64];
+	long v, found = -1;
+	FILE *f = fopen(TU_LIVE_PATH, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The number after " NAME " in the first line of COMMAND's output that
+ * contains MATCH; -1 if there is none.
+ */
+static inline long long tu_field_of(const char *command, const char *match,
+				    const char *name)
+{
+	char line[1024], pat[80];
+	long long v = -1;
+	FILE *p = popen(command, "r");
+
+	if (!p)
+		return -1;
+	snprintf(pat, sizeof(pat), " %s ", name);
+	while (v < 0 && fgets(line, sizeof(line), p)) {
+		char *at = strstr(line, pat);
+
+		if (at && strstr(line, match))
+			v = strtoll(at + strlen(pat), NULL, 10);
+	}
+	/* read to the end: the writer must not die of SIGPIPE */
+	while (fgets(line, sizeof(line), p))
+		;
+	pclose(p);
+	return v;
+}
+
+/*
+ * The per-MR counter NAME (page_faults, page_invalidations,
+ * page_prefetch) of the MR with remote key RKEY, from `rdma -d statistic
+ * mr`, found by its restrack number in `rdma resource show mr`; -1 if not
+ * shown.
+ */
+static inline long long tu_mr_counter(uint32_t rkey, const char *name)
+{
+	char match[32];
+	long long mrn;
+
+	snprintf(match, sizeof(match), " rkey 0x%x ", rkey);
+	mrn = tu_field_of("rdma resource show mr", match, "mrn");
+	if (mrn < 0)
+		return -1;
+	snprintf(match, sizeof(match), " mrn %lld ", mrn);
+	return tu_field_of("rdma -d statistic mr", match, name);
+}
+
+/*
+ * The value of the "@field:" line (kB) of the /proc/self/smaps entry of
+ * the mapping that contains @addr; -1 if there is none.
+ */
+static inline long tu_smaps_kb(const void *addr, const char *field)
+{
+	char line[512];
+	unsigned long lo, hi, a = (uintptr_t)addr;
+	size_t flen = strlen(field);
+	bool in = false;
+	long v = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = lo <= a && a < hi;
+			continue;
+		}
+		if (in && !strncmp(line, field, flen) && line[flen] == ':') {
+			v = strtol(line + flen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
 }
 
 #endif /* TEST_UTIL_H */

@@ -1,0 +1,799 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * odp_large - ODP MRs that are large, or backed by huge pages (issue 6,
+ * "Huge pages" and "Scale and memory"):
+ *
+ *  - explicit ODP MRs of 2, 3, 4 and 5 GiB over MAP_NORESERVE anonymous
+ *    memory register, and every byte of them is reachable: 8-byte markers
+ *    at the first and last bytes and around the 2^31 and 2^32 offsets,
+ *    and 64 KiB transfers that cross those offsets, go in and out through
+ *    the MR's rkey (remote WRITE/READ) and its lkey (local SGE), and the
+ *    CPU sees them (an int length or offset would truncate). Only those
+ *    few pages are ever touched: the guest has 4 GiB.
+ *  - a hugetlb ODP MR of 64 MiB (32 pages of 2 MiB; reserved through
+ *    /proc/sys/vm/nr_hugepages when fewer than 40 are free, restored
+ *    afterwards) moves data byte-exact with remote WRITEs and READs in
+ *    chunks that cross huge page boundaries, with and without
+ *    IBV_ACCESS_HUGETLB.
+ *  - a PMD-mapped THP under an ODP MR is split (mprotect/munmap of one
+ *    4 KiB page in its middle) and collapsed again (MADV_COLLAPSE) by a
+ *    second thread while remote WRITEs and READs of the rest go on: the
+ *    other pages stay byte-exact, and the page in the middle is written
+ *    and read exactly when its current mapping allows it.
+ *
+ * Device: RXE_ODP_DEV (default rxe0), RXE_ODP_GID_IDX (default 1); skips
+ * when the device does not exist or has no RC ODP WRITE/READ support.
+ *
+ * Mutation record (kernel changes built in a scratch copy of the tree and
+ * run in the guest; each made the cases named fail):
+ *  - odp_mirror_umem_get() takes the length as an int: all four large
+ *    cases (2-4 GiB fail to register, 5 GiB has an unreachable tail).
+ *  - odp_usable_pfn() ignores the page's offset inside a huge entry:
+ *    both hugetlb cases, thp.
+ *  - the invalidate callback keeps huge entries: thp (a WRITE of the
+ *    PROT_NONE page succeeds).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "verbs_util.h"
+#include "test_util.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25
+#endif
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT		26
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE	0x100000
+#endif
+
+#define GIB		(1ULL << 30)
+#define MIB		(1UL << 20)
+#define RW		(PROT_READ | PROT_WRITE)
+#define ACC_ODP		(IBV_ACCESS_ON_DEMAND | IBV_ACCESS_LOCAL_WRITE | \
+			 IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ)
+#define ACC_PEER	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ)
+
+#define HUGE_SZ		(2UL << 20)
+#define HUGE_SYSFS	"/sys/kernel/mm/hugepages/hugepages-2048kB/"
+#define HUGE_NR_PROC	"/proc/sys/vm/nr_hugepages"
+#define HUGE_WANT_FREE	40
+#define HUGETLB_LEN	(64UL << 20)
+
+#define THP_CYCLES	50
+#define THP_MID_PAGE	300	/* the page that is split off, of 512 */
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int open_odp(struct vu_config *cfg, struct vu_ctx *v, char *why,
+		    size_t why_len)
+{
+	const uint32_t need = IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ;
+	struct ibv_device_attr_ex ax;
+	int ret = tu_open(cfg, v);
+
+	if (ret == -ENODEV) {
+		snprintf(why, why_len, "no RDMA device %s", cfg->dev_name);
+		return 1;
+	}
+	if (ret)
+		return ret;
+	memset(&ax, 0, sizeof(ax));
+	ret = ibv_query_device_ex(v->ctx, NULL, &ax);
+	if (ret)
+		return -ret;
+	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT) ||
+	    (ax.odp_caps.per_transport_caps.rc_odp_caps & need) != need) {
+		snprintf(why, why_len, "%s has no RC ODP WRITE/READ support",
+			 cfg->dev_name);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Post one RDMA WRITE or READ on @q with the local SGE [@laddr, +@len)
+ * (@lkey) at @raddr/@rkey; wait for its completion. Returns its status,
+ * or -1 when it could not be posted or did not complete in time.
+ */
+static int xfer(struct vu_ctx *v, struct vu_qp *q, enum ibv_wr_opcode op,
+		void *laddr, uint32_t len, uint32_t lkey, uint64_t raddr,
+		uint32_t rkey)
+{
+	struct ibv_wc wc;
+
+	if (vu_post_send(v, q, op, 7, laddr, len, lkey, raddr, rkey))
+		return -1;
+	if (vu_poll_one(v, q, &wc))
+		return -1;
+	return wc.status;
+}
+
+#define ASSERT_XFER_OK(expr) do {					\
+	int __st = (expr);						\
+	ASSERT_EQ(IBV_WC_SUCCESS, __st)					\
+		TH_LOG("completion %s (%d)", __st < 0 ? "missing" :	\
+		       ibv_wc_status_str((enum ibv_wc_status)__st), __st); \
+} while (0)
+
+static void *map_rw(size_t size, int extra)
+{
+	void *p = mmap(NULL, size, RW, MAP_PRIVATE | MAP_ANONYMOUS | extra,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* ---- 2, 3, 4 and 5 GiB MRs ------------------------------------------- */
+
+FIXTURE(large) {
+	struct vu_config	cfg;
+	struct vu_ctx		v;
+	struct vu_qp_pair	qps;
+	uint8_t			*buf;
+	size_t			len;
+	uint8_t			*peer;	/* 1 MiB: src half, dst half */
+	struct ibv_mr		*mr, *pmr;
+};
+
+FIXTURE_VARIANT(large) {
+	unsigned int	gib;
+};
+
+FIXTURE_VARIANT_ADD(large, gib2) { .gib = 2 };
+FIXTURE_VARIANT_ADD(large, gib3) { .gib = 3 };
+FIXTURE_VARIANT_ADD(large, gib4) { .gib = 4 };
+FIXTURE_VARIANT_ADD(large, gib5) { .gib = 5 };
+
+FIXTURE_SETUP(large)
+{
+	char why[128];
+	uint64_t t0;
+	int ret;
+
+	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
+	if (ret > 0)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
+	self->peer = map_rw(MIB, 0);
+	ASSERT_NE(NULL, self->peer);
+	self->pmr = vu_reg_mr(&self->v, self->peer, MIB, ACC_PEER);
+	ASSERT_NE(NULL, self->pmr);
+
+	self->len = variant->gib * GIB;
+	self->buf = map_rw(self->len, MAP_NORESERVE);
+	ASSERT_NE(NULL, self->buf) TH_LOG("mmap(%zu, MAP_NORESERVE): %s",
+					  self->len, strerror(errno));
+	t0 = now_ms();
+	self->mr = vu_reg_mr(&self->v, self->buf, self->len, ACC_ODP);
+	ASSERT_NE(NULL, self->mr) TH_LOG("ODP MR of %u GiB: %s", variant->gib,
+					 strerror(errno));
+	ksft_print_msg("%u GiB ODP MR registered in %" PRIu64 " ms\n",
+		       variant->gib, now_ms() - t0);
+	ASSERT_EQ(self->len, self->mr->length);
+}
+
+FIXTURE_TEARDOWN(large)
+{
+	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->pmr));
+	if (self->buf)
+		munmap(self->buf, self->len);
+	if (self->peer)
+		munmap(self->peer, MIB);
+	EXPECT_EQ(0, vu_close(&self->v));
+}
+
+/*
+ * Bytes [@off, @off + @n) of the big MR, four ways: a remote WRITE lands
+ * (the CPU sees it), a remote READ returns what the CPU wrote, a WRITE
+ * with the big MR as local source carries its bytes out, a READ with the
+ * big MR as local destination brings bytes in (the CPU sees them).
+ */
+static void four_ways(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(large) *self, uint64_t off, uint32_t n,
+		      unsigned int seed)
+{
+	uint8_t *src = self->peer, *dst = self->peer + MIB / 2;
+	uint8_t *at = self->buf + off;
+	uint64_t raddr = (uintptr_t)at;
+	struct vu_qp *q = &self->qps.a;
+	char what[96];
+
+	ASSERT_LE(n, MIB / 2);
+	/* remote WRITE: peer -> big MR, through its rkey */
+	tu_fill(src, n, seed);
+	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_WRITE, src, n,
+			    self->pmr->lkey, raddr, self->mr->rkey));
+	snprintf(what, sizeof(what), "CPU view after WRITE at 0x%" PRIx64, off);
+	ASSERT_TRUE(tu_pattern_bytes(what, at, seed, n));
+
+	/* remote READ: big MR -> peer, after the CPU wrote new bytes */
+	tu_fill(at, n, seed + 1);
+	memset(dst, TU_POISON, n);
+	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_READ, dst, n,
+			    self->pmr->lkey, raddr, self->mr->rkey));
+	snprintf(what, sizeof(what), "READ at 0x%" PRIx64, off);
+	ASSERT_TRUE(tu_pattern_bytes(what, dst, seed + 1, n));
+
+	/* the big MR as local source of a WRITE, through its lkey */
+	memset(dst, TU_POISON, n);
+	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_WRITE, at, n,
+			    self->mr->lkey, (uintptr_t)dst, self->pmr->rkey));
+	snprintf(what, sizeof(what), "WRITE from lkey at 0x%" PRIx64, off);
+	ASSERT_TRUE(tu_pattern_bytes(what, dst, seed + 1, n));
+
+	/* the big MR as local destination of a READ */
+	tu_fill(src, n, seed + 2);
+	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_READ, at, n,
+			    self->mr->lkey, (uintptr_t)src, self->pmr->rkey));
+	snprintf(what, sizeof(what), "CPU view after READ into lkey at 0x%" PRIx64,
+		 off);
+	ASSERT_TRUE(tu_pattern_bytes(what, at, seed + 2, n));
+}
+
+TEST_F_TIMEOUT(large, every_byte_reachable, 300)
+{
+	const uint64_t len = self->len;
+	const uint64_t marks[] = {
+		0, (1ULL << 31) - 4, (1ULL << 31) + 1, (1ULL << 32) - 4,
+		(1ULL << 32) + 1, len - 8,
+	};
+	const uint64_t bounds[] = { 1ULL << 31, 1ULL << 32 };
+	const uint32_t span_len = 64 << 10;
+	uint64_t from;
+	unsigned int i, seed = 10, done = 0;
+	long long faults;
+
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		if (marks[i] + 8 > len)
+			continue;
+		four_ways(_metadata, self, marks[i], 8, seed);
+		seed += 3;
+		done++;
+	}
+	/* 64 KiB transfers across 2^31 and 2^32, or up to it at the end */
+	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		if (bounds[i] > len)
+			continue;
+		from = bounds[i] - span_len / 2;
+		if (bounds[i] + span_len / 2 > len)
+			from = bounds[i] - span_len;
+		four_ways(_metadata, self, from, span_len, seed);
+		seed += 3;
+		done++;
+	}
+	ASSERT_LE(3, done);
+	/* only what the markers touched was faulted in: a few dozen pages */
+	faults = tu_mr_counter(self->mr->rkey, "page_faults");
+	ksft_print_msg("%u ranges checked; the MR faulted %lld pages\n", done,
+		       faults);
+	if (faults >= 0)
+		ASSERT_GE(200, faults);
+}
+
+/* ---- a hugetlb MR of 64 MiB -------------------------------------------- */
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", v) < 0 ? -EIO : 0;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+FIXTURE(hugetlb) {
+	struct vu_config	cfg;
+	struct vu_ctx		v;
+	struct vu_qp_pair	qps;
+	long			nr_saved;	/* -1: nr_hugepages untouched */
+	uint8_t			*buf, *src, *dst;
+	struct ibv_mr		*mr, *smr, *dmr;
+};
+
+FIXTURE_VARIANT(hugetlb) {
+	unsigned int	access;
+};
+
+FIXTURE_VARIANT_ADD(hugetlb, odp) { .access = ACC_ODP };
+FIXTURE_VARIANT_ADD(hugetlb, odp_access_hugetlb) {
+	.access = ACC_ODP | IBV_ACCESS_HUGETLB,
+};
+
+FIXTURE_SETUP(hugetlb)
+{
+	long nr, free_pages;
+	char why[128];
+	int ret;
+
+	self->nr_saved = -1;
+	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
+	if (ret > 0)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+
+	nr = read_long(HUGE_SYSFS "nr_hugepages");
+	free_pages = read_long(HUGE_SYSFS "free_hugepages");
+	if (nr < 0 || free_pages < 0)
+		SKIP(return, "no 2 MiB hugetlb pages (%s)", HUGE_SYSFS);
+	if (free_pages < HUGE_WANT_FREE) {
+		ret = write_long(HUGE_NR_PROC,
+				 nr + HUGE_WANT_FREE - free_pages);
+		if (ret)
+			SKIP(return, "cannot write %s: %s", HUGE_NR_PROC,
+			     strerror(-ret));
+		self->nr_saved = nr;
+		free_pages = read_long(HUGE_SYSFS "free_hugepages");
+		ksft_print_msg("nr_hugepages %ld -> %ld, %ld free\n", nr,
+			       read_long(HUGE_SYSFS "nr_hugepages"),
+			       free_pages);
+	}
+	if (free_pages < (long)(HUGETLB_LEN / HUGE_SZ))
+		SKIP(return, "only %ld free 2 MiB pages", free_pages);
+
+	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
+	self->buf = map_rw(HUGETLB_LEN, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT));
+	ASSERT_NE(NULL, self->buf) TH_LOG("mmap(MAP_HUGETLB): %s",
+					  strerror(errno));
+	self->src = map_rw(HUGETLB_LEN, 0);
+	self->dst = map_rw(HUGETLB_LEN, 0);
+	ASSERT_NE(NULL, self->src);
+	ASSERT_NE(NULL, self->dst);
+	self->smr = vu_reg_mr(&self->v, self->src, HUGETLB_LEN,
+			      IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, self->smr);
+	self->dmr = vu_reg_mr(&self->v, self->dst, HUGETLB_LEN,
+			      IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, self->dmr);
+	self->mr = vu_reg_mr(&self->v, self->buf, HUGETLB_LEN, variant->access);
+	ASSERT_NE(NULL, self->mr) TH_LOG("hugetlb ODP MR (access 0x%x): %s",
+					 variant->access, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(hugetlb)
+{
+	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->smr));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->dmr));
+	if (self->buf)
+		munmap(self->buf, HUGETLB_LEN);
+	if (self->src)
+		munmap(self->src, HUGETLB_LEN);
+	if (self->dst)
+		munmap(self->dst, HUGETLB_LEN);
+	EXPECT_EQ(0, vu_close(&self->v));
+	if (self->nr_saved >= 0)
+		EXPECT_EQ(0, write_long(HUGE_NR_PROC, self->nr_saved));
+}
+
+/*
+ * 64 MiB in by remote WRITEs of 3 MiB + 1234 bytes (so chunks start and
+ * end inside huge pages), checked by the CPU; then, after the CPU
+ * rewrites it, 64 MiB out by remote READs of 4 MiB - 4 KiB + 17 bytes.
+ */
+TEST_F_TIMEOUT(hugetlb, data_byte_exact, 400)
+{
+	const size_t n = HUGETLB_LEN;
+	const uint32_t wchunk = 3 * MIB + 1234, rchunk = 4 * MIB - 4096 + 17;
+	uint64_t base = (uintptr_t)self->buf, t0 = now_ms();
+	size_t off;
+	uint32_t c;
+
+	ASSERT_EQ(HUGE_SZ / 1024, tu_smaps_kb(self->buf, "KernelPageSize"));
+
+	tu_fill(self->src, n, 50);
+	for (off = 0; off < n; off += c) {
+		c = n - off < wchunk ? n - off : wchunk;
+		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
+				    self->src + off, c, self->smr->lkey,
+				    base + off, self->mr->rkey));
+	}
+	ASSERT_TRUE(tu_same_bytes("hugetlb MR after 64 MiB of WRITEs",
+				  self->buf, self->src, n));
+
+	tu_fill(self->buf, n, 51);
+	memset(self->dst, TU_POISON, n);
+	for (off = 0; off < n; off += c) {
+		c = n - off < rchunk ? n - off : rchunk;
+		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+				    self->dst + off, c, self->dmr->lkey,
+				    base + off, self->mr->rkey));
+	}
+	ASSERT_TRUE(tu_pattern_bytes("64 MiB READ from the hugetlb MR",
+				     self->dst, 51, n));
+	ksft_print_msg("128 MiB through the hugetlb MR in %" PRIu64 " ms\n",
+		       now_ms() - t0);
+}
+
+/* ---- THP split and collapse during traffic ----------------------------- */
+
+enum mid_state { MID_RW, MID_NONE, MID_RO, MID_UNMAPPED };
+
+static const char *const mid_name[] = {
+	"read-write", "PROT_NONE", "PROT_READ", "unmapped",
+};
+
+FIXTURE(thp) {
+	struct vu_config	cfg;
+	struct vu_ctx		v;
+	struct vu_qp_pair	qps;
+	size_t			pg;
+	uint8_t			*map;	/* 4 MiB mapped, for alignment */
+	uint8_t			*buf;	/* the 2 MiB-aligned THP in it */
+	uint8_t			*mid;	/* the page split off */
+	uint8_t			*want;	/* shadow of buf */
+	uint8_t			*src, *dst;
+	struct ibv_mr		*mr, *smr, *dmr;
+
+	/* shared with the thread */
+	pthread_mutex_t		lock;	/* mid's mapping, want[mid] */
+	enum mid_state		state;
+	unsigned long		iters;	/* traffic rounds done */
+	bool			done;	/* the thread has finished */
+	bool			stop;	/* teardown: the thread must end */
+	bool			started;
+	pthread_t		thread;
+	char			err[160];	/* the thread's failure */
+	int			pmd_splits;	/* splits of a PMD-mapped THP */
+	int			collapses;	/* MADV_COLLAPSE successes */
+};
+
+FIXTURE_SETUP(thp)
+{
+	char why[128], mode[128] = "";
+	FILE *f;
+	int ret;
+
+	self->pg = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_mutex_init(&self->lock, NULL);
+	f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = 0;
+		fclose(f);
+	}
+	if (!f || strstr(mode, "[never]"))
+		SKIP(return, "transparent huge pages are disabled");
+
+	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
+	if (ret > 0)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
+
+	self->map = map_rw(2 * HUGE_SZ, 0);
+	ASSERT_NE(NULL, self->map);
+	self->buf = (uint8_t *)(((uintptr_t)self->map + HUGE_SZ - 1) &
+				~(uintptr_t)(HUGE_SZ - 1));
+	self->mid = self->buf + THP_MID_PAGE * self->pg;
+	ASSERT_EQ(0, madvise(self->buf, HUGE_SZ, MADV_HUGEPAGE));
+	self->want = map_rw(HUGE_SZ, 0);
+	self->src = map_rw(HUGE_SZ, 0);
+	self->dst = map_rw(HUGE_SZ, 0);
+	ASSERT_NE(NULL, self->want);
+	ASSERT_NE(NULL, self->src);
+	ASSERT_NE(NULL, self->dst);
+	self->smr = vu_reg_mr(&self->v, self->src, HUGE_SZ,
+			      IBV_ACCESS_LOCAL_WRITE);
+	self->dmr = vu_reg_mr(&self->v, self->dst, HUGE_SZ,
+			      IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, self->smr);
+	ASSERT_NE(NULL, self->dmr);
+}
+
+FIXTURE_TEARDOWN(thp)
+{
+	if (self->started) {
+		/* after a failed ASSERT the thread may still run */
+		__atomic_store_n(&self->stop, true, __ATOMIC_RELEASE);
+		EXPECT_EQ(0, pthread_join(self->thread, NULL));
+	}
+	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->smr));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->dmr));
+	if (self->map)
+		munmap(self->map, 2 * HUGE_SZ);
+	if (self->want)
+		munmap(self->want, HUGE_SZ);
+	if (self->src)
+		munmap(self->src, HUGE_SZ);
+	if (self->dst)
+		munmap(self->dst, HUGE_SZ);
+	EXPECT_EQ(0, vu_close(&self->v));
+}
+
+static bool thp_mapped(FIXTURE_DATA(thp) *self)
+{
+	return tu_smaps_kb(self->buf, "AnonHugePages") >= (long)(HUGE_SZ / 1024);
+}
+
+static unsigned long thp_iters(FIXTURE_DATA(thp) *self)
+{
+	return __atomic_load_n(&self->iters, __ATOMIC_ACQUIRE);
+}
+
+static bool thp_stopped(FIXTURE_DATA(thp) *self)
+{
+	return __atomic_load_n(&self->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Let the traffic run @rounds more rounds (at most 60 s). */
+static void thp_let_traffic_run(FIXTURE_DATA(thp) *self, unsigned long rounds)
+{
+	unsigned long target = thp_iters(self) + rounds;
+	uint64_t deadline = now_ms() + 60000;
+
+	while (thp_iters(self) < target && now_ms() < deadline &&
+	       !thp_stopped(self))
+		usleep(500);
+}
+
+#define THP_FAIL(self, ...) do {					\
+	snprintf((self)->err, sizeof((self)->err), __VA_ARGS__);	\
+	goto out;							\
+} while (0)
+
+/*
+ * The second thread: THP_CYCLES times, split the THP by changing the
+ * mapping of the middle page (PROT_NONE, munmap, PROT_READ in turn), let
+ * the traffic run, restore it (a remapped page is fresh zeros), let the
+ * traffic run, collapse the range back into a THP, let it run again.
+ */
+static void *thp_splitter(void *arg)
+{
+	FIXTURE_DATA(thp) *self = arg;
+	size_t pg = self->pg;
+	int i, ret;
+	void *p;
+
+	for (i = 0; i < THP_CYCLES && !thp_stopped(self); i++) {
+		enum mid_state to = (enum mid_state)(1 + i % 3);
+
+		pthread_mutex_lock(&self->lock);
+		if (thp_mapped(self))
+			self->pmd_splits++;
+		if (to == MID_UNMAPPED)
+			ret = munmap(self->mid, pg);
+		else
+			ret = mprotect(self->mid, pg, to == MID_NONE ?
+				       PROT_NONE : PROT_READ);
+		if (!ret)
+			self->state = to;
+		pthread_mutex_unlock(&self->lock);
+		if (ret)
+			THP_FAIL(self, "cycle %d: making the page %s: %s", i,
+				 mid_name[to], strerror(errno));
+		thp_let_traffic_run(self, 1);
+
+		pthread_mutex_lock(&self->lock);
+		if (to == MID_UNMAPPED) {
+			p = mmap(self->mid, pg, RW, MAP_PRIVATE |
+				 MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			ret = p == self->mid ? 0 : -1;
+			if (!ret) {
+				memset(self->want + (self->mid - self->buf),
+				       0, pg);
+				ret = madvise(self->mid, pg, MADV_HUGEPAGE);
+			}
+		} else {
+			ret = mprotect(self->mid, pg, RW);
+		}
+		if (!ret)
+			self->state = MID_RW;
+		pthread_mutex_unlock(&self->lock);
+		if (ret)
+			THP_FAIL(self, "cycle %d: restoring the page: %s", i,
+				 strerror(errno));
+		thp_let_traffic_run(self, 1);
+
+		if (!madvise(self->buf, HUGE_SZ, MADV_COLLAPSE))
+			self->collapses++;
+		thp_let_traffic_run(self, 1);
+	}
+out:
+	__atomic_store_n(&self->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * An error completion leaves the QPs in the error state: start afresh
+ * (with the lock held: new queues must not be mapped into the hole of
+ * an unmapped middle page). Returns 0 or a negative errno.
+ */
+static int thp_renew_qps(FIXTURE_DATA(thp) *self)
+{
+	int ret = vu_qp_pair_destroy(&self->v, &self->qps);
+
+	return ret ? ret : vu_qp_pair_create(&self->v, &self->qps);
+}
+
+/*
+ * With the middle page's mapping held still: a remote WRITE of it
+ * succeeds exactly when it is read-write (and the CPU sees the bytes), a
+ * remote READ exactly when it is readable (and returns its bytes).
+ */
+static void thp_check_mid(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(thp) *self, unsigned int seed)
+{
+	size_t pg = self->pg, off = self->mid - self->buf;
+	uint64_t raddr = (uintptr_t)self->mid;
+	enum mid_state st;
+	bool wok, rok;
+	int w, r, renew = 0;
+	bool cpu_ok;
+
+	pthread_mutex_lock(&self->lock);
+	st = self->state;
+	wok = st == MID_RW;
+	rok = st == MID_RW || st == MID_RO;
+
+	tu_fill(self->src + off, pg, seed);
+	w = xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, self->src + off,
+		 pg, self->smr->lkey, raddr, self->mr->rkey);
+	if (w == IBV_WC_SUCCESS)
+		memcpy(self->want + off, self->src + off, pg);
+	else if (w > 0)
+		renew = thp_renew_qps(self);
+	memset(self->dst + off, TU_POISON, pg);
+	r = xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ, self->dst + off,
+		 pg, self->dmr->lkey, raddr, self->mr->rkey);
+	if (r > 0 && !renew)
+		renew = thp_renew_qps(self);
+	/* the CPU's view, while the mapping cannot change */
+	cpu_ok = !rok || tu_same_bytes("CPU view of the middle page",
+				       self->mid, self->want + off, pg);
+	pthread_mutex_unlock(&self->lock);
+
+	ASSERT_EQ(0, renew) TH_LOG("recreating the QPs: %s", strerror(-renew));
+
+	ASSERT_LE(0, w) TH_LOG("WRITE of the %s page: no completion",
+			       mid_name[st]);
+	ASSERT_LE(0, r) TH_LOG("READ of the %s page: no completion",
+			       mid_name[st]);
+	ASSERT_EQ(wok ? IBV_WC_SUCCESS : IBV_WC_REM_ACCESS_ERR, w)
+		TH_LOG("WRITE of the %s page: %s", mid_name[st],
+		       ibv_wc_status_str((enum ibv_wc_status)w));
+	ASSERT_EQ(rok ? IBV_WC_SUCCESS : IBV_WC_REM_ACCESS_ERR, r)
+		TH_LOG("READ of the %s page: %s", mid_name[st],
+		       ibv_wc_status_str((enum ibv_wc_status)r));
+	if (rok) {
+		ASSERT_TRUE(tu_same_bytes("READ of the middle page",
+					  self->dst + off, self->want + off,
+					  pg));
+		ASSERT_TRUE(cpu_ok);
+	} else {
+		ASSERT_TRUE(tu_all_bytes("READ of an inaccessible page",
+					 self->dst + off, TU_POISON, pg));
+	}
+}
+
+/*
+ * One round of traffic on the pages other than the middle one: remote
+ * WRITEs of all of them (new bytes), the CPU sees them, remote READs
+ * bring them back.
+ */
+static void thp_round(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(thp) *self, unsigned int seed)
+{
+	size_t pg = self->pg, m = self->mid - self->buf;
+	const size_t from[2] = { 0, m + pg }, len[2] = { m, HUGE_SZ - m - pg };
+	char what[64];
+	int i;
+
+	tu_fill(self->src, HUGE_SZ, seed);
+	for (i = 0; i < 2; i++) {
+		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
+				    self->src + from[i], len[i],
+				    self->smr->lkey,
+				    (uintptr_t)self->buf + from[i],
+				    self->mr->rkey));
+		memcpy(self->want + from[i], self->src + from[i], len[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(what, sizeof(what), "round %u: CPU view of part %d",
+			 seed, i);
+		ASSERT_TRUE(tu_same_bytes(what, self->buf + from[i],
+					  self->want + from[i], len[i]));
+	}
+	memset(self->dst, TU_POISON, HUGE_SZ);
+	for (i = 0; i < 2; i++) {
+		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+				    self->dst + from[i], len[i],
+				    self->dmr->lkey,
+				    (uintptr_t)self->buf + from[i],
+				    self->mr->rkey));
+		snprintf(what, sizeof(what), "round %u: READ of part %d",
+			 seed, i);
+		ASSERT_TRUE(tu_same_bytes(what, self->dst + from[i],
+					  self->want + from[i], len[i]));
+	}
+}
+
+TEST_F_TIMEOUT(thp, split_and_collapse_during_traffic, 500)
+{
+	unsigned int round = 0;
+	uint64_t t0 = now_ms();
+	long huge;
+
+	/* a PMD-mapped THP under an ODP MR, faulted into its mirror */
+	tu_fill(self->buf, HUGE_SZ, 60);
+	memcpy(self->want, self->buf, HUGE_SZ);
+	huge = tu_smaps_kb(self->buf, "AnonHugePages");
+	if (huge < (long)(HUGE_SZ / 1024) &&
+	    !madvise(self->buf, HUGE_SZ, MADV_COLLAPSE))
+		huge = tu_smaps_kb(self->buf, "AnonHugePages");
+	ASSERT_LE((long)(HUGE_SZ / 1024), huge)
+		TH_LOG("the 2 MiB range is not PMD-mapped (AnonHugePages %ld kB)",
+		       huge);
+	self->mr = vu_reg_mr(&self->v, self->buf, HUGE_SZ, ACC_ODP);
+	ASSERT_NE(NULL, self->mr);
+	ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+			    self->dst, HUGE_SZ, self->dmr->lkey,
+			    (uintptr_t)self->buf, self->mr->rkey));
+	ASSERT_TRUE(tu_same_bytes("first READ of the THP", self->dst,
+				  self->want, HUGE_SZ));
+
+	ASSERT_EQ(0, pthread_create(&self->thread, NULL, thp_splitter, self));
+	self->started = true;
+	while (!__atomic_load_n(&self->done, __ATOMIC_ACQUIRE) &&
+	       round < 20 * THP_CYCLES) {
+		thp_round(_metadata, self, 100 + round);
+		thp_check_mid(_metadata, self, 5000 + round);
+		round++;
+		__atomic_store_n(&self->iters, round, __ATOMIC_RELEASE);
+	}
+	self->started = false;
+	ASSERT_EQ(0, pthread_join(self->thread, NULL));
+	ASSERT_STREQ("", self->err);
+	ksft_print_msg("%u rounds in %" PRIu64 " ms; %d of %d splits hit a PMD-mapped THP, %d collapses\n",
+		       round, now_ms() - t0, self->pmd_splits, THP_CYCLES,
+		       self->collapses);
+	ASSERT_LE(1, self->pmd_splits);
+	/* the final state: all of it, the middle page too */
+	ASSERT_TRUE(tu_same_bytes("CPU view at the end", self->buf,
+				  self->want, HUGE_SZ));
+}
+
+TEST_HARNESS_MAIN
