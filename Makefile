@@ -44,4 +44,4 @@ lint: kernel
 	scripts/lint.sh $(KCACHE)/src
 
 clean:
-	rm -rf build tests/unit/out userspace/out
+	rm -rf build tests/unit/out userspace/out perf/out

@@ -6,6 +6,7 @@
 #   model       the per_mm/umem lifecycle model, checked with spin, and
 #               its broken variants (tests/model)
 #   c           our libibverbs C tests (tests/c), one guest boot
+#   perftest    perftest 4.5 and 25.01, pinned and --odp, one boot
 #   pyverbs44   rdma-core 44 pyverbs vs. its stock-rxe baseline, one boot
 #   pyverbs65   rdma-core 65 pyverbs vs. its stock-rxe baseline, one boot
 #
@@ -18,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit model c pyverbs44 pyverbs65)
+[ ${#suites[@]} -gt 0 ] || suites=(unit model c perftest pyverbs44 pyverbs65)
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -57,10 +58,11 @@ pyverbs() {
 	collect "pyverbs$lane" "$out/pyverbs$lane/compared.txt"
 }
 
-# The newer userspace lane (rdma-core 65) serves pyverbs65 and the C
-# tests built against it (tests/c/*_65.c): build it first.
+# The newer userspace lane (rdma-core 65, perftest 25.01) serves
+# pyverbs65, perftest's atomics and the C tests built against it
+# (tests/c/*_65.c): build it first.
 case " ${suites[*]} " in
-*" c "* | *" pyverbs65 "*)
+*" c "* | *" perftest "* | *" pyverbs65 "*)
 	"$here/lanes/build-newer-userspace.sh" >"$out/lane65-build.log" 2>&1 ||
 		echo "fail lanes.rdma_core_65.build # see build/check/lane65-build.log" >>"$out/lanes.txt"
 	;;
@@ -83,6 +85,10 @@ for suite in "${suites[@]}"; do
 			echo "fail c.build # userspace did not build" >>"$out/c.txt"
 		guest c "$here/c/run.sh" /results/results.txt
 		collect c "$out/c/results.txt"
+		;;
+	perftest)
+		guest perftest "$here/perftest/run.sh" /results/results.txt
+		collect perftest "$out/perftest/results.txt"
 		;;
 	pyverbs44)
 		pyverbs 44

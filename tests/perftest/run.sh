@@ -19,11 +19,14 @@
 #   skip perftest.25.01.ib_atomic_bw.<mode>.8 # <reason>  (lane not built)
 #
 # A run fails when either side exits non-zero, it times out, or its JSON
-# report holds no positive bandwidth / message rate / latency. perftest's
-# "Can't produce a report" (its cycles-per-usec calibration, a linear fit
-# that TCG's timing noise sometimes spoils: r^2 < 0.9) is not ours: such a
-# run is retried, at most twice. The JSON reports and both sides' logs are
-# kept in RESULTS's directory (perftest-<run>.json*); a table of them is
+# report holds no positive bandwidth / message rate / latency. Two
+# failures that are not ours are retried (at most twice), and an ok line
+# that needed retries says so after a '#': perftest's "Can't produce a
+# report" (its cycles-per-usec calibration, a linear fit that TCG's timing
+# noise sometimes spoils: r^2 < 0.9), and ib_send_bw's status 11 (sender)
+# / status 2 (receiver) pair, which stock rdma_rxe 6.12 shows too. The
+# JSON reports and both sides' logs are kept in RESULTS's directory
+# (perftest.<version>.<tool>.<mode>.<size>.json*); a table of them is
 # printed at the end. Runs use -n (iterations), not -D: with -D the report
 # is computed while the send queue still drains, which spoils the
 # calibration more often.
@@ -69,7 +72,7 @@ if ! ibv_devinfo -v -d rxe0 | grep -q ODP_SUPPORT; then
 	echo "run.sh: rxe0 advertises no ODP; the --odp runs will fail"
 fi
 
-names=() jsons=() reasons=()
+names=() jsons=() reasons=() notes=()
 start=$SECONDS
 
 # calibration_failed JSON RC: did perftest's clock calibration spoil this run?
@@ -78,15 +81,25 @@ start=$SECONDS
 calibration_failed() {
 	grep -qs -e "Can't produce a report" -e 'Correlation coefficient' "$1".*.log &&
 		{ [ "$2" != 0 ] || [ ! -s "$1" ] ||
-			grep -qiE ':[[:space:]]*-?(inf|nan)[[:space:],]' "$1"; }
+			grep -qiE '(BW_average|MsgRate|t_typical|t_avg)"?[[:space:]]*:[[:space:]]*-?(inf|nan)' "$1"; }
+}
+
+# stock_send_flake JSON: the failure stock rdma_rxe 6.12 shows too (Debian's
+# own module, pinned MRs: 2 runs of 16 of ib_send_bw -s 65536): the
+# receiver's copy_data() fails (LOC_QP_OP_ERR, status 2) and the sender
+# gets a NAK (REM_OP_ERR, status 11).
+stock_send_flake() {
+	grep -qs 'Failed status 11' "$1.client.log" &&
+		grep -qs 'Failed status 2:' "$1.server.log"
 }
 
 # one VERSION TOOLPATH MODE SIZE ARGS...: one run, with retries; its name,
-# JSON and failure reason (empty if it exited 0) go to the arrays.
+# JSON and failure reason (empty if it exited 0) go to the arrays; notes
+# on retried attempts go to notes[].
 one() {
 	local ver=$1 tool=$2 mode=$3 size=$4
 	shift 4
-	local name base json try rc reason t0
+	local name base json try rc reason t0 note=
 	base=$(basename "$tool")
 	name=perftest.$ver.$base.$mode.$size
 	json=$dir/$name.json
@@ -99,8 +112,15 @@ one() {
 		timeout --kill-after=5 "$limit" "$pair" "$json" "$tool" "${args[@]}" \
 			2>/dev/null || rc=$?
 		echo "# $name: try $try, exit $rc, $((SECONDS - t0)) s: $base ${args[*]}"
-		calibration_failed "$json" "$rc" || break
-		echo "# $name: perftest's clock calibration failed (TCG timing noise)"
+		if calibration_failed "$json" "$rc"; then
+			note+="try $try: perftest clock calibration failed; "
+		elif [ "$rc" != 0 ] && [ "$base" = ib_send_bw ] &&
+		     stock_send_flake "$json"; then
+			note+="try $try: status 11/2, a stock rxe flake; "
+		else
+			break
+		fi
+		[ "$try" = 3 ] || echo "# $name: retrying (${note%; })"
 	done
 	reason=''
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
@@ -112,7 +132,7 @@ one() {
 			tr -s ' \t' ' ' | sed 's/^ //' | cut -c1-100)"
 	fi
 	[ -z "$reason" ] || tail -n 5 "$json".*.log 2>/dev/null
-	names+=("$name") jsons+=("$json") reasons+=("$reason")
+	names+=("$name") jsons+=("$json") reasons+=("$reason") notes+=("${note%; }")
 	return 0
 }
 
@@ -146,7 +166,7 @@ for i in "${!names[@]}"; do
 	[ -n "$reason" ] || [ "${checks[$i]:-no check}" = ok ] ||
 		reason=${checks[$i]:-no check}
 	if [ -z "$reason" ]; then
-		echo "ok ${names[$i]}"
+		echo "ok ${names[$i]}${notes[$i]:+ # passed after retries: ${notes[$i]}}"
 	else
 		echo "fail ${names[$i]} # $reason"
 	fi >>"$results"
