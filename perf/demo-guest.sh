@@ -16,7 +16,7 @@ fi
 reports=()
 for tool in ib_write_bw ib_read_bw; do
 	for mode in "${modes[@]}"; do
-		args=(-s 65536 -D 3)
+		args=(-s 65536 -n 300)
 		[ "$mode" = odp ] && args+=(--odp)
 		json=$out/$tool-$mode.json
 		"$here/perftest-pair.sh" "$json" "$tool" "${args[@]}"
