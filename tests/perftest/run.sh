@@ -8,15 +8,16 @@
 #
 #   perftest 4.5 (Debian, /usr/bin): ib_write_bw, ib_read_bw, ib_send_bw,
 #       ib_write_lat at 4096 and 65536 bytes
-#   perftest 25.01 (tests/lanes/build-newer-userspace.sh): ib_atomic_bw
-#       (8 bytes); 4.5 refuses --odp with atomics ("ODP does not support
-#       ATOMICS for now"), so it is not run there
+#   perftest 25.01 (tests/lanes/build-newer-userspace.sh): the same four
+#       at 65536 bytes, and ib_atomic_bw (8 bytes); 4.5 refuses --odp with
+#       atomics ("ODP does not support ATOMICS for now"), so it is not run
+#       there
 #
 # Appends one line per run to RESULTS:
 #
 #   ok perftest.<version>.<tool>.<pinned|odp>.<size>
 #   fail perftest.<version>.<tool>.<pinned|odp>.<size> # <reason>
-#   skip perftest.25.01.ib_atomic_bw.<mode>.8 # <reason>  (lane not built)
+#   skip perftest.25.01.<tool>.<mode>.<size> # <reason>  (lane not built)
 #
 # A run fails when either side exits non-zero, it times out, or its JSON
 # report holds no positive bandwidth / message rate / latency. Two
@@ -150,12 +151,19 @@ for tool in ib_write_bw ib_read_bw ib_send_bw ib_write_lat; do
 	done
 done
 
-for mode in pinned odp; do
-	if [ -n "$p25" ]; then
-		one "$v25" "$p25/ib_atomic_bw" "$mode" 8 -n 1000
-	else
-		echo "skip perftest.25.01.ib_atomic_bw.$mode.8 # $why25" >>"$results"
-	fi
+for tool in ib_write_bw ib_read_bw ib_send_bw ib_write_lat ib_atomic_bw; do
+	case $tool in
+	ib_atomic_bw) size=8 args=(-n 1000) ;;
+	*_lat) size=65536 args=(-s 65536 -n 50) ;;
+	*) size=65536 args=(-s 65536 -n 100) ;;
+	esac
+	for mode in pinned odp; do
+		if [ -n "$p25" ]; then
+			one "$v25" "$p25/$tool" "$mode" "$size" "${args[@]}"
+		else
+			echo "skip perftest.25.01.$tool.$mode.$size # $why25" >>"$results"
+		fi
+	done
 done
 
 # One python start for every check: it costs seconds under TCG.
