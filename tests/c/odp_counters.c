@@ -15,49 +15,9 @@
 
 #include "verbs_util.h"
 #include "kselftest_harness.h"
+#include "test_util.h"
 
 #define NPAGES		8
-#define LIVE_PATH	"/sys/kernel/debug/odp_mirror/live"
-
-/* A line "NAME VALUE" of odp_mirror's debugfs file; -1 if missing. */
-static long live_count(const char *name)
-{
-	char key[64];
-	long v, found = -1;
-	FILE *f = fopen(LIVE_PATH, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
-}
-
-/*
- * The number after " NAME " in the first line of COMMAND's output that
- * contains MATCH; -1 if there is none.
- */
-static long long field_of(const char *command, const char *match,
-			  const char *name)
-{
-	char line[1024], pat[80];
-	long long v = -1;
-	FILE *p = popen(command, "r");
-
-	if (!p)
-		return -1;
-	snprintf(pat, sizeof(pat), " %s ", name);
-	while (v < 0 && fgets(line, sizeof(line), p)) {
-		char *at = strstr(line, pat);
-
-		if (at && strstr(line, match))
-			v = strtoll(at + strlen(pat), NULL, 10);
-	}
-	pclose(p);
-	return v;
-}
 
 /*
  * A device-wide counter of port 1, through netlink (`rdma statistic show
@@ -70,25 +30,7 @@ static long long hw_counter(const char *dev, const char *name)
 
 	snprintf(command, sizeof(command),
 		 "rdma statistic show link %s/1", dev);
-	return field_of(command, "link ", name);
-}
-
-/*
- * The per-MR counter NAME of the MR with remote key RKEY, from `rdma stat
- * mr` (found by its restrack number, "mrn", in `rdma resource show mr`);
- * -1 if not shown.
- */
-static long long mr_counter(uint32_t rkey, const char *name)
-{
-	char match[32];
-	long long mrn;
-
-	snprintf(match, sizeof(match), " rkey 0x%x ", rkey);
-	mrn = field_of("rdma resource show mr", match, "mrn");
-	if (mrn < 0)
-		return -1;
-	snprintf(match, sizeof(match), " mrn %lld ", mrn);
-	return field_of("rdma -d statistic mr", match, name);
+	return tu_field_of(command, "link ", name);
 }
 
 FIXTURE(counters) {
@@ -175,44 +117,22 @@ TEST_F(counters, first_touch_and_dontneed)
 
 	ASSERT_EQ(0, remote_op(self, IBV_WR_RDMA_WRITE, IBV_WC_RDMA_WRITE));
 	ASSERT_EQ(faults + NPAGES, hw_counter(dev, "odp_page_faults"));
-	ASSERT_EQ(NPAGES, mr_counter(self->dst_mr->rkey, "page_faults"));
+	ASSERT_EQ(NPAGES, tu_mr_counter(self->dst_mr->rkey, "page_faults"));
 
 	ASSERT_EQ(0, remote_op(self, IBV_WR_RDMA_READ, IBV_WC_RDMA_READ));
 	ASSERT_EQ(faults + NPAGES, hw_counter(dev, "odp_page_faults"));
 
 	ASSERT_EQ(0, madvise(self->dst, self->len, MADV_DONTNEED));
 	ASSERT_EQ(invals + NPAGES, hw_counter(dev, "odp_page_invalidations"));
-	ASSERT_EQ(NPAGES, mr_counter(self->dst_mr->rkey,
+	ASSERT_EQ(NPAGES, tu_mr_counter(self->dst_mr->rkey,
 				     "page_invalidations"));
 }
 
 /* Registration alone faults nothing: nothing is pinned or mapped. */
 TEST_F(counters, registration_faults_nothing)
 {
-	ASSERT_EQ(0, mr_counter(self->dst_mr->rkey, "page_faults"));
-	ASSERT_EQ(0, mr_counter(self->dst_mr->rkey, "page_invalidations"));
-}
-
-/* kB of AnonHugePages in the smaps entry of the mapping holding @addr. */
-static long anon_huge_kb(void *addr)
-{
-	unsigned long lo, hi, a = (unsigned long)addr;
-	char line[256];
-	long kb = -1;
-	bool in = false;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' '))
-			in = a >= lo && a < hi;
-		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(f);
-	return kb;
+	ASSERT_EQ(0, tu_mr_counter(self->dst_mr->rkey, "page_faults"));
+	ASSERT_EQ(0, tu_mr_counter(self->dst_mr->rkey, "page_invalidations"));
 }
 
 /*
@@ -236,7 +156,7 @@ TEST_F(counters, thp_is_one_entry)
 	thp = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(huge - 1));
 	ASSERT_EQ(0, madvise(thp, huge, MADV_HUGEPAGE));
 	memset(thp, 0x11, huge);
-	if (anon_huge_kb(thp) < 2048) {
+	if (tu_smaps_kb(thp, "AnonHugePages") < 2048) {
 		munmap(map, 2 * huge);
 		SKIP(return, "no transparent huge page was mapped");
 	}
@@ -245,7 +165,7 @@ TEST_F(counters, thp_is_one_entry)
 	ASSERT_NE(NULL, mr);
 
 	faults = hw_counter(dev, "odp_page_faults");
-	entries = live_count("entries");
+	entries = tu_live_count("entries");
 	ASSERT_LE(0, entries);
 	ASSERT_EQ(0, vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 1,
 				  self->src, 8, self->src_mr->lkey,
@@ -253,7 +173,7 @@ TEST_F(counters, thp_is_one_entry)
 	ASSERT_EQ(0, vu_wait_ok(&self->v, &self->qps.a, 1,
 				IBV_WC_RDMA_WRITE));
 	ASSERT_EQ(faults + 1, hw_counter(dev, "odp_page_faults"));
-	ASSERT_EQ(entries + 1, live_count("entries"));
+	ASSERT_EQ(entries + 1, tu_live_count("entries"));
 
 	ASSERT_EQ(0, vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 2,
 				  self->src, 8, self->src_mr->lkey,
@@ -261,7 +181,7 @@ TEST_F(counters, thp_is_one_entry)
 	ASSERT_EQ(0, vu_wait_ok(&self->v, &self->qps.a, 2,
 				IBV_WC_RDMA_WRITE));
 	ASSERT_EQ(faults + 1, hw_counter(dev, "odp_page_faults"));
-	ASSERT_EQ(entries + 1, live_count("entries"));
+	ASSERT_EQ(entries + 1, tu_live_count("entries"));
 	ASSERT_EQ(0x5a, thp[huge / 2 + 4096]);
 	ASSERT_EQ(0x11, thp[huge / 2 + 4096 + 8]);
 
@@ -278,8 +198,8 @@ TEST(live_objects_after_teardown)
 	size_t len = 4 * (size_t)getpagesize();
 	void *buf;
 
-	if (access(LIVE_PATH, R_OK))
-		SKIP(return, "no %s (odp_mirror not loaded?)", LIVE_PATH);
+	if (access(TU_LIVE_PATH, R_OK))
+		SKIP(return, "no %s (odp_mirror not loaded?)", TU_LIVE_PATH);
 	vu_config_init(&cfg);
 	ASSERT_EQ(0, vu_config_from_env(&cfg));
 	ASSERT_EQ(0, vu_open(&v, &cfg));
@@ -289,14 +209,14 @@ TEST(live_objects_after_teardown)
 	mr = vu_reg_mr(&v, buf, len, IBV_ACCESS_ON_DEMAND |
 		       IBV_ACCESS_LOCAL_WRITE);
 	ASSERT_NE(NULL, mr);
-	ASSERT_EQ(1, live_count("umems"));
-	ASSERT_EQ(1, live_count("per_mm"));
+	ASSERT_EQ(1, tu_live_count("umems"));
+	ASSERT_EQ(1, tu_live_count("per_mm"));
 
 	ASSERT_EQ(0, vu_dereg_mr(&v, mr));
 	ASSERT_EQ(0, vu_close(&v));
 	ASSERT_EQ(0, munmap(buf, len));
-	ASSERT_EQ(0, live_count("umems"));
-	ASSERT_EQ(0, live_count("per_mm"));
+	ASSERT_EQ(0, tu_live_count("umems"));
+	ASSERT_EQ(0, tu_live_count("per_mm"));
 }
 
 TEST_HARNESS_MAIN
