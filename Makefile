@@ -4,6 +4,7 @@
 #
 #   make          build rdma_rxe.ko and odp_mirror.ko out of tree
 #   make check    host unit tests, then every guest suite (see tests/)
+#   make stress   the teardown matrix at 1000 iterations a cell (hours)
 #   make demo     boot the guest, load our rxe, run perftest, print a table
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
 #
@@ -21,7 +22,7 @@ BUILD := $(TOP)/build/$(KVER)
 MODULES := $(BUILD)/drivers/infiniband/sw/rxe/rdma_rxe.ko \
 	   $(BUILD)/drivers/infiniband/core/odp_mirror.ko
 
-.PHONY: all modules kernel check demo lint clean
+.PHONY: all modules kernel check stress demo lint clean
 
 all: modules
 
@@ -37,6 +38,9 @@ modules: kernel
 check: modules
 	tests/run-all.sh
 
+stress: modules
+	LIFETIME_ITERATIONS=1000 tests/run-all.sh lifetime
+
 demo: modules
 	tests/demo.sh
 
@@ -44,4 +48,4 @@ lint: kernel
 	scripts/lint.sh $(KCACHE)/src
 
 clean:
-	rm -rf build tests/unit/out userspace/out perf/out
+	rm -rf build tests/unit/out userspace/out perf/out tests/lifetime/out

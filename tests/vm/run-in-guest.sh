@@ -73,6 +73,9 @@ cmdline=(
 	"rxe_odp.init=$here/guest-init.sh"
 	slub_debug=FZPU kfence.sample_interval=10 page_poison=1
 	init_on_free=1 hung_task_timeout_secs=30 mitigations=off
+	# long runs log a lot ("dummy0 speed is unknown" per port query):
+	# keep all of it for the dmesg gate
+	log_buf_len=4M
 	# Under a busy host the clocksource watchdog marked the emulated TSC
 	# unstable and once oopsed while switching clocks (int3 in
 	# sched_clock_cpu during text_poke); the TSC of TCG follows the

@@ -300,10 +300,21 @@ out_free:
 	return ret;
 }
 
-/* Is [@va, @va + @len) inside @umem, and writable if @write? Sets *@end. */
+/*
+ * Is [@va, @va + @len) inside @umem, writable if @write, and is its
+ * process still there? Sets *@end.
+ */
 static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			    bool write, u64 *end)
 {
+	/*
+	 * Once the owner has exited, its pages may stay mapped for a while:
+	 * exit_mmap() runs from mmput_async() when a fault held the last
+	 * reference. Accesses end with the process, not with exit_mmap().
+	 * (The notifier holds the mm itself, so mm_users can be read.)
+	 */
+	if (!atomic_read(&umem->notifier.mm->mm_users))
+		return -EFAULT;
 	if (write && !umem->writable)
 		return -EPERM;
 	if (check_add_overflow(va, len, end) || va < umem->start ||
