@@ -27,7 +27,12 @@ struct odp_per_mm {
 struct odp_mirror_umem {
 	struct mmu_interval_notifier notifier;
 	struct odp_per_mm	*per_mm;
-	/* page-aligned user range mirrored: [start, end) */
+	/*
+	 * page-aligned user range mirrored: [start, end). end <= TASK_SIZE
+	 * is checked with check_add_overflow() at creation, and every access
+	 * is checked to lie inside (odp_check_access()), so page arithmetic
+	 * within [start, end), PMD rounding included, cannot wrap.
+	 */
 	unsigned long		start;
 	unsigned long		end;
 	bool			writable;
