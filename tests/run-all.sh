@@ -9,10 +9,14 @@
 #   perftest    perftest 4.5 and 25.01, pinned and --odp, one boot
 #   pyverbs44   rdma-core 44 pyverbs vs. its stock-rxe baseline, one boot
 #   pyverbs65   rdma-core 65 pyverbs vs. its stock-rxe baseline, one boot
-#   lifetime    the teardown matrix (tests/lifetime), one boot; not in the
-#               default list yet (about 4 minutes with the reload cells at
-#               10 iterations, 15 at 100); LIFETIME_ITERATIONS=1000 for
-#               the stress run (make stress)
+#   lifetime    the teardown matrix (tests/lifetime), 100 iterations a
+#               cell, one boot; LIFETIME_ITERATIONS=1000 for the stress
+#               run (make stress)
+#
+# The host suites run first. The lifetime boot, the longest, runs beside
+# the other guest suites, which run one after another: each guest runs
+# its two vCPUs on one host thread (tests/vm/run-in-guest.sh), so two
+# guests keep both cores of a 2-core machine busy.
 #
 # Every test case counts once; each guest boot adds one more case, its
 # dmesg gate. Ends with "N passed, N failed, N skipped" and exits non-zero
@@ -23,7 +27,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit model c perftest pyverbs44 pyverbs65)
+[ ${#suites[@]} -gt 0 ] ||
+	suites=(unit model c perftest pyverbs44 pyverbs65 lifetime)
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -36,7 +41,7 @@ guest() {
 		timeout=$2
 		shift 2
 	fi
-	echo "== $suite (guest)"
+	echo "== $suite (guest) started"
 	"$here/vm/run-in-guest.sh" --quiet --timeout "$timeout" \
 		--out "$out/$suite" -- "$@" || rc=$?
 	case $rc in
@@ -78,8 +83,9 @@ case " ${suites[*]} " in
 	;;
 esac
 
-for suite in "${suites[@]}"; do
-	case $suite in
+# run_suite SUITE: one suite, its results in $out/SUITE.txt.
+run_suite() {
+	case $1 in
 	unit)
 		echo "== unit (host)"
 		make -s -C "$here/unit" run RESULTS="$out/unit.txt" ||
@@ -91,8 +97,6 @@ for suite in "${suites[@]}"; do
 			echo "fail model.run # see build/check/model.log" >>"$out/model.txt"
 		;;
 	c)
-		make -s -C "$top/userspace" ||
-			echo "fail c.build # userspace did not build" >>"$out/c.txt"
 		guest c "$here/c/run.sh" /results/results.txt
 		collect c "$out/c/results.txt"
 		;;
@@ -104,8 +108,6 @@ for suite in "${suites[@]}"; do
 		pyverbs 44
 		;;
 	lifetime)
-		make -s -C "$here/lifetime" ||
-			echo "fail lifetime.build # tests/lifetime did not build" >>"$out/lifetime.txt"
 		guest lifetime --timeout 43200 "$here/lifetime/run.sh" \
 			/results/results.txt "${LIFETIME_ITERATIONS:-100}"
 		collect lifetime "$out/lifetime/results.txt"
@@ -113,11 +115,49 @@ for suite in "${suites[@]}"; do
 	pyverbs65)
 		[ -s "$out/lanes.txt" ] || pyverbs 65
 		;;
+	esac
+}
+
+# Build on the host what the guest suites run.
+beside=()
+in_turn=()
+for suite in "${suites[@]}"; do
+	case $suite in
+	unit | model)
+		run_suite "$suite"
+		;;
+	c)
+		make -s -C "$top/userspace" ||
+			echo "fail c.build # userspace did not build" >>"$out/c.txt"
+		in_turn+=(c)
+		;;
+	lifetime)
+		make -s -C "$here/lifetime" ||
+			echo "fail lifetime.build # tests/lifetime did not build" >>"$out/lifetime.txt"
+		beside+=(lifetime)
+		;;
+	perftest | pyverbs44 | pyverbs65)
+		in_turn+=("$suite")
+		;;
 	*)
 		echo "run-all: unknown suite $suite" >&2
 		exit 2
 		;;
 	esac
+done
+
+pids=()
+for suite in "${beside[@]}"; do
+	run_suite "$suite" &
+	pids+=($!)
+done
+for suite in "${in_turn[@]}"; do
+	run_suite "$suite"
+done
+for pid in "${pids[@]}"; do
+	wait "$pid"
+done
+for suite in "${suites[@]}"; do
 	grep -h '^fail ' "$out/$suite.txt" 2>/dev/null
 done
 

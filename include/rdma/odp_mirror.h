@@ -46,6 +46,9 @@ typedef int (*odp_mirror_access_fn)(void *ctx, void *kaddr, size_t len);
 struct odp_mirror_umem *
 odp_mirror_umem_get(u64 addr, u64 length, bool writable,
 		    const struct odp_mirror_counters *totals);
+struct odp_mirror_umem *
+odp_mirror_umem_get_implicit(bool writable,
+			     const struct odp_mirror_counters *totals);
 void odp_mirror_umem_release(struct odp_mirror_umem *umem);
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx);

@@ -111,31 +111,6 @@ static int open_odp(struct vu_config *cfg, struct vu_ctx *v, char *why,
 	return 0;
 }
 
-/*
- * Post one RDMA WRITE or READ on @q with the local SGE [@laddr, +@len)
- * (@lkey) at @raddr/@rkey; wait for its completion. Returns its status,
- * or -1 when it could not be posted or did not complete in time.
- */
-static int xfer(struct vu_ctx *v, struct vu_qp *q, enum ibv_wr_opcode op,
-		void *laddr, uint32_t len, uint32_t lkey, uint64_t raddr,
-		uint32_t rkey)
-{
-	struct ibv_wc wc;
-
-	if (vu_post_send(v, q, op, 7, laddr, len, lkey, raddr, rkey))
-		return -1;
-	if (vu_poll_one(v, q, &wc))
-		return -1;
-	return wc.status;
-}
-
-#define ASSERT_XFER_OK(expr) do {					\
-	int __st = (expr);						\
-	ASSERT_EQ(IBV_WC_SUCCESS, __st)					\
-		TH_LOG("completion %s (%d)", __st < 0 ? "missing" :	\
-		       ibv_wc_status_str((enum ibv_wc_status)__st), __st); \
-} while (0)
-
 static void *map_rw(size_t size, int extra)
 {
 	void *p = mmap(NULL, size, RW, MAP_PRIVATE | MAP_ANONYMOUS | extra,
@@ -225,30 +200,30 @@ static void four_ways(struct __test_metadata *_metadata,
 	ASSERT_LE(n, MIB / 2);
 	/* remote WRITE: peer -> big MR, through its rkey */
 	tu_fill(src, n, seed);
-	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_WRITE, src, n,
-			    self->pmr->lkey, raddr, self->mr->rkey));
+	TU_ASSERT_OK(tu_xfer(&self->v, q, IBV_WR_RDMA_WRITE, src, n,
+			     self->pmr->lkey, raddr, self->mr->rkey));
 	snprintf(what, sizeof(what), "CPU view after WRITE at 0x%" PRIx64, off);
 	ASSERT_TRUE(tu_pattern_bytes(what, at, seed, n));
 
 	/* remote READ: big MR -> peer, after the CPU wrote new bytes */
 	tu_fill(at, n, seed + 1);
 	memset(dst, TU_POISON, n);
-	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_READ, dst, n,
-			    self->pmr->lkey, raddr, self->mr->rkey));
+	TU_ASSERT_OK(tu_xfer(&self->v, q, IBV_WR_RDMA_READ, dst, n,
+			     self->pmr->lkey, raddr, self->mr->rkey));
 	snprintf(what, sizeof(what), "READ at 0x%" PRIx64, off);
 	ASSERT_TRUE(tu_pattern_bytes(what, dst, seed + 1, n));
 
 	/* the big MR as local source of a WRITE, through its lkey */
 	memset(dst, TU_POISON, n);
-	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_WRITE, at, n,
-			    self->mr->lkey, (uintptr_t)dst, self->pmr->rkey));
+	TU_ASSERT_OK(tu_xfer(&self->v, q, IBV_WR_RDMA_WRITE, at, n,
+			     self->mr->lkey, (uintptr_t)dst, self->pmr->rkey));
 	snprintf(what, sizeof(what), "WRITE from lkey at 0x%" PRIx64, off);
 	ASSERT_TRUE(tu_pattern_bytes(what, dst, seed + 1, n));
 
 	/* the big MR as local destination of a READ */
 	tu_fill(src, n, seed + 2);
-	ASSERT_XFER_OK(xfer(&self->v, q, IBV_WR_RDMA_READ, at, n,
-			    self->mr->lkey, (uintptr_t)src, self->pmr->rkey));
+	TU_ASSERT_OK(tu_xfer(&self->v, q, IBV_WR_RDMA_READ, at, n,
+			     self->mr->lkey, (uintptr_t)src, self->pmr->rkey));
 	snprintf(what, sizeof(what), "CPU view after READ into lkey at 0x%" PRIx64,
 		 off);
 	ASSERT_TRUE(tu_pattern_bytes(what, at, seed + 2, n));
@@ -425,9 +400,9 @@ TEST_F_TIMEOUT(hugetlb, data_byte_exact, 400)
 	tu_fill(self->src, n, 50);
 	for (off = 0; off < n; off += c) {
 		c = n - off < wchunk ? n - off : wchunk;
-		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
-				    self->src + off, c, self->smr->lkey,
-				    base + off, self->mr->rkey));
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
+				     self->src + off, c, self->smr->lkey,
+				     base + off, self->mr->rkey));
 	}
 	ASSERT_TRUE(tu_same_bytes("hugetlb MR after 64 MiB of WRITEs",
 				  self->buf, self->src, n));
@@ -436,9 +411,9 @@ TEST_F_TIMEOUT(hugetlb, data_byte_exact, 400)
 	memset(self->dst, TU_POISON, n);
 	for (off = 0; off < n; off += c) {
 		c = n - off < rchunk ? n - off : rchunk;
-		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
-				    self->dst + off, c, self->dmr->lkey,
-				    base + off, self->mr->rkey));
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+				     self->dst + off, c, self->dmr->lkey,
+				     base + off, self->mr->rkey));
 	}
 	ASSERT_TRUE(tu_pattern_bytes("64 MiB READ from the hugetlb MR",
 				     self->dst, 51, n));
@@ -670,15 +645,15 @@ static void thp_check_mid(struct __test_metadata *_metadata,
 	rok = st == MID_RW || st == MID_RO;
 
 	tu_fill(self->src + off, pg, seed);
-	w = xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, self->src + off,
-		 pg, self->smr->lkey, raddr, self->mr->rkey);
+	w = tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, self->src + off,
+		    pg, self->smr->lkey, raddr, self->mr->rkey);
 	if (w == IBV_WC_SUCCESS)
 		memcpy(self->want + off, self->src + off, pg);
 	else if (w > 0)
 		renew = thp_renew_qps(self);
 	memset(self->dst + off, TU_POISON, pg);
-	r = xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ, self->dst + off,
-		 pg, self->dmr->lkey, raddr, self->mr->rkey);
+	r = tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ, self->dst + off,
+		    pg, self->dmr->lkey, raddr, self->mr->rkey);
 	if (r > 0 && !renew)
 		renew = thp_renew_qps(self);
 	/* the CPU's view, while the mapping cannot change */
@@ -724,11 +699,11 @@ static void thp_round(struct __test_metadata *_metadata,
 
 	tu_fill(self->src, HUGE_SZ, seed);
 	for (i = 0; i < 2; i++) {
-		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
-				    self->src + from[i], len[i],
-				    self->smr->lkey,
-				    (uintptr_t)self->buf + from[i],
-				    self->mr->rkey));
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
+				     self->src + from[i], len[i],
+				     self->smr->lkey,
+				     (uintptr_t)self->buf + from[i],
+				     self->mr->rkey));
 		memcpy(self->want + from[i], self->src + from[i], len[i]);
 	}
 	for (i = 0; i < 2; i++) {
@@ -739,11 +714,11 @@ static void thp_round(struct __test_metadata *_metadata,
 	}
 	memset(self->dst, TU_POISON, HUGE_SZ);
 	for (i = 0; i < 2; i++) {
-		ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
-				    self->dst + from[i], len[i],
-				    self->dmr->lkey,
-				    (uintptr_t)self->buf + from[i],
-				    self->mr->rkey));
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+				     self->dst + from[i], len[i],
+				     self->dmr->lkey,
+				     (uintptr_t)self->buf + from[i],
+				     self->mr->rkey));
 		snprintf(what, sizeof(what), "round %u: READ of part %d",
 			 seed, i);
 		ASSERT_TRUE(tu_same_bytes(what, self->dst + from[i],
@@ -769,9 +744,9 @@ TEST_F_TIMEOUT(thp, split_and_collapse_during_traffic, 500)
 		       huge);
 	self->mr = vu_reg_mr(&self->v, self->buf, HUGE_SZ, ACC_ODP);
 	ASSERT_NE(NULL, self->mr);
-	ASSERT_XFER_OK(xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
-			    self->dst, HUGE_SZ, self->dmr->lkey,
-			    (uintptr_t)self->buf, self->mr->rkey));
+	TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+			     self->dst, HUGE_SZ, self->dmr->lkey,
+			     (uintptr_t)self->buf, self->mr->rkey));
 	ASSERT_TRUE(tu_same_bytes("first READ of the THP", self->dst,
 				  self->want, HUGE_SZ));
 

@@ -108,6 +108,71 @@ static inline int tu_open(struct vu_config *cfg, struct vu_ctx *v)
 	return ret ? ret : vu_open(v, cfg);
 }
 
+/* ---- one operation at a time ---------------------------------------- */
+
+/* The status of @q's next completion, or -1 when none came in time. */
+static inline int tu_reap(struct vu_ctx *v, struct vu_qp *q)
+{
+	struct ibv_wc wc;
+
+	if (vu_poll_one(v, q, &wc))
+		return -1;
+	return wc.status;
+}
+
+/*
+ * Post one RDMA WRITE or READ on @q with the local SGE [@laddr, +@len)
+ * (@lkey) at @raddr/@rkey; wait for its completion. Returns its status,
+ * or -1 when it could not be posted or did not complete in time.
+ */
+static inline int tu_xfer(struct vu_ctx *v, struct vu_qp *q,
+			  enum ibv_wr_opcode op, void *laddr, uint32_t len,
+			  uint32_t lkey, uint64_t raddr, uint32_t rkey)
+{
+	if (vu_post_send(v, q, op, 7, laddr, len, lkey, raddr, rkey))
+		return -1;
+	return tu_reap(v, q);
+}
+
+/*
+ * Post one 8-byte FETCH_ADD or CMP_AND_SWP on @q at @raddr/@rkey, the
+ * original value landing in *@res (@lkey); wait for its completion.
+ * Returns as tu_xfer().
+ */
+static inline int tu_atomic(struct vu_ctx *v, struct vu_qp *q,
+			    enum ibv_wr_opcode op, uint64_t *res, uint32_t lkey,
+			    uint64_t raddr, uint32_t rkey, uint64_t compare_add,
+			    uint64_t swap)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)res, .length = sizeof(*res), .lkey = lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 8, .sg_list = &sge, .num_sge = 1, .opcode = op,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.atomic = {
+			.remote_addr = raddr, .compare_add = compare_add,
+			.swap = swap, .rkey = rkey,
+		},
+	};
+	struct ibv_send_wr *bad;
+
+	if (ibv_post_send(q->qp, &wr, &bad))
+		return -1;
+	return tu_reap(v, q);
+}
+
+/* Require completion status @want of tu_xfer() or tu_atomic(). */
+#define TU_ASSERT_WC(want, expr) do {					\
+	int __st = (expr);						\
+	ASSERT_EQ(want, __st)						\
+		TH_LOG("completion %s (%d), want %s",			\
+		       __st < 0 ? "missing" :				\
+		       ibv_wc_status_str((enum ibv_wc_status)__st), __st, \
+		       ibv_wc_status_str(want));			\
+} while (0)
+#define TU_ASSERT_OK(expr)	TU_ASSERT_WC(IBV_WC_SUCCESS, expr)
+
 /* ---- counters: rdma statistic, rdma resource, odp_mirror's debugfs ---- */
 
 #define TU_LIVE_PATH	"/sys/kernel/debug/odp_mirror/live"

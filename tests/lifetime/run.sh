@@ -14,8 +14,8 @@
 # A cell fails if any iteration fails or hangs (teardown's watchdog bounds
 # each iteration to 90 s; the whole cell is bounded too), if the kernel log
 # gained a report during the cell (tests/vm/dmesg-gate.sh), or if odp_mirror's
-# live counts (debugfs) are not back to "umems 0", "per_mm 0" (and
-# "entries 0") after it. The
+# live counts (debugfs: umems, per_mm, entries, children of implicit
+# umems) are not all back to 0 after it. The
 # cells that unload modules check inside teardown that delete_module is
 # refused (EWOULDBLOCK, what rmmod reports as "in use") while a context is
 # open and succeeds once none is; after every cell the stack (odp_mirror,
@@ -71,14 +71,16 @@ done
 for end in exit kill close; do
 	cells+=("fdpass.$end.traffic")
 done
-for end in exit dereg; do
-	cells+=("implicit.$end.traffic")
+for end in exit kill dereg close; do
+	for load in traffic munmap; do
+		cells+=("implicit.$end.$load")
+	done
 done
 for end in linkdel rmmod; do
 	for load in idle traffic munmap mprotect; do
 		cells+=("$end.$load")
 	done
-	cells+=("fdpass.$end.traffic")
+	cells+=("fdpass.$end.traffic" "implicit.$end.traffic")
 done
 if [ -n "${LIFETIME_CELLS:-}" ]; then
 	read -r -a cells <<<"$LIFETIME_CELLS"
@@ -87,16 +89,18 @@ fi
 # Exec is slow in the guest (its root is 9p under TCG): the per-cell
 # bookkeeping below sticks to bash builtins where it can.
 
-# The odp_mirror/live counts as "U P" in $counts ("none" without it),
-# with " E" appended when it counts translation entries too.
+# The odp_mirror/live counts that are not zero, as "name value ..." in
+# $counts (empty when all are; "no debugfs file" without it).
 live_counts() {
-	local k v u='?' p='?' e=""
-	counts=none
+	local k v
+	counts="no $live"
 	[ -r "$live" ] || return
+	counts=""
 	while read -r k v; do
-		case $k in umems) u=$v ;; per_mm) p=$v ;; entries) e=" $v" ;; esac
+		case $k in
+		umems|per_mm|entries|children) [ "$v" = 0 ] || counts+="$k $v " ;;
+		esac
 	done <"$live"
-	counts="$u $p$e"
 }
 
 # Wait (bounded) for the live counts to read zero: the last context of a
@@ -106,7 +110,7 @@ wait_live_zero() {
 	local i
 	for ((i = 0; i < 100; i++)); do
 		live_counts
-		case $counts in "0 0" | "0 0 0") return ;; esac
+		[ -z "$counts" ] && return
 		sleep 0.1
 	done
 }
@@ -233,9 +237,9 @@ run_cell() {
 
 	ensure_stack >>"$log" 2>&1 || { status=fail; reason="stack not restored; $reason"; }
 	wait_live_zero
-	if [ "$counts" != "0 0" ] && [ "$counts" != "0 0 0" ]; then
+	if [ -n "$counts" ]; then
 		status=fail
-		reason="leak after the cell: umems/per_mm[/entries] $counts; $reason"
+		reason="leak after the cell: ${counts% }; $reason"
 	fi
 
 	case $status in

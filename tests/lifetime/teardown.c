@@ -42,7 +42,7 @@
  * and a watchdog ends the whole run if an iteration exceeds its bound.
  *
  * Exit status: 0 all iterations passed, 1 a failure (reason on stderr, in
- * a line starting "FAIL"), 77 skipped (implicit ODP refused), 124 an
+ * a line starting "FAIL"), 77 skipped (no implicit ODP on the device), 124 an
  * iteration hung, 2 usage.
  */
 #include <errno.h>
@@ -439,12 +439,19 @@ static void __attribute__((noreturn)) owner_main(int ctl, int fdsock)
 		_exit(1);
 	}
 	if (O.implicit) {
+		struct ibv_device_attr_ex ax = { 0 };
+
 		mr = ibv_reg_mr(v.pd, NULL, SIZE_MAX, access);
 		if (!mr) {
-			msg_send_text(ctl, M_SKIP,
+			int err = errno;
+			bool has = !ibv_query_device_ex(v.ctx, NULL, &ax) &&
+				   (ax.odp_caps.general_caps &
+				    IBV_ODP_SUPPORT_IMPLICIT);
+
+			msg_send_text(ctl, has ? M_FAIL : M_SKIP,
 				      "implicit ODP MR refused: %s",
-				      strerror(errno));
-			_exit(0);
+				      strerror(err));
+			_exit(has ? 1 : 0);
 		}
 	} else {
 		mr = ibv_reg_mr(v.pd, L.buf, mr_len, access);

@@ -14,14 +14,18 @@ static struct dentry *odp_debugfs_dir;
 /*
  * per_mm structs are freed after an SRCU grace period: count them, wait
  * for the pending frees (mmu_notifier_synchronize()), count again. With
- * no ODP MR left anywhere, both live counts then read zero.
+ * no ODP MR left anywhere, both live counts then read zero. Children of
+ * implicit umems that invalidations emptied are reclaimed by a work
+ * item: wait for those queued so far too.
  */
 static int odp_live_show(struct seq_file *m, void *unused)
 {
 	long per_mm_before = atomic_long_read(&odp_live_per_mm);
 
+	odp_implicit_flush();
 	mmu_notifier_synchronize();
 	seq_printf(m, "umems %ld\n", atomic_long_read(&odp_live_umems));
+	seq_printf(m, "children %ld\n", atomic_long_read(&odp_live_children));
 	seq_printf(m, "entries %ld\n", atomic_long_read(&odp_live_entries));
 	seq_printf(m, "per_mm %ld\n", atomic_long_read(&odp_live_per_mm));
 	seq_printf(m, "per_mm_before_pending_frees %ld\n", per_mm_before);

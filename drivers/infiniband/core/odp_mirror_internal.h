@@ -24,6 +24,24 @@ struct odp_per_mm {
 	bool			dying;
 };
 
+/* A umem's own counters; an implicit MR's children add to the parent's. */
+struct odp_umem_stats {
+	atomic64_t		page_faults;
+	atomic64_t		page_invalidations;
+	atomic64_t		page_prefetch;
+};
+
+struct odp_implicit;
+
+/*
+ * A umem is one of three kinds:
+ * - explicit: mirrors [start, end) through its own interval notifier;
+ * - implicit parent (@implicit set): covers the whole user address
+ *   space, has no notifier and no table of its own, and reaches memory
+ *   through children created as accesses touch it (odp_implicit.c);
+ * - child (@parent set): an explicit umem over one ODP_CHILD_SIZE slot
+ *   of its parent, counting into the parent's @stats.
+ */
 struct odp_mirror_umem {
 	struct mmu_interval_notifier notifier;
 	struct odp_per_mm	*per_mm;
@@ -56,25 +74,59 @@ struct odp_mirror_umem {
 	 * Looked up before @pfns.
 	 */
 	struct xarray		huge;
-	atomic64_t		page_faults;
-	atomic64_t		page_invalidations;
-	atomic64_t		page_prefetch;
+	/* entries in @pfns and @huge; written under @lock held for writing */
+	unsigned long		nr_entries;
+	struct odp_umem_stats	own_stats;
+	/* &own_stats, or the parent's for a child */
+	struct odp_umem_stats	*stats;
 	/* the driver's device-wide totals, added to as well */
 	struct odp_mirror_counters totals;
+	/* an implicit parent's children, or NULL */
+	struct odp_implicit	*implicit;
+	/* a child's parent, or NULL */
+	struct odp_mirror_umem	*parent;
+	/* a child on its way out, on the reclaimer's list */
+	struct list_head	dead_link;
 };
+
+/* Children of implicit MRs cover 1 GiB each, as mlx5's do. */
+#define ODP_CHILD_SHIFT		30
+#define ODP_CHILD_SIZE		BIT(ODP_CHILD_SHIFT)
 
 /*
  * Live objects of the module, for debugfs and the lifetime tests: per_mm
- * from alloc_notifier to free_notifier, umems from get to release, and
- * translation table entries (a huge page's counts once).
+ * from alloc_notifier to free_notifier, umems from get to release,
+ * children of implicit umems from creation to reclaim, and translation
+ * table entries (a huge page's counts once).
  */
 extern atomic_long_t odp_live_per_mm;
 extern atomic_long_t odp_live_umems;
 extern atomic_long_t odp_live_entries;
+extern atomic_long_t odp_live_children;
 
 /* odp_debugfs.c */
 void odp_debugfs_init(void);
 void odp_debugfs_exit(void);
+
+/* odp_umem.c */
+/* Work on [va, end) of an explicit umem or child, checked to lie inside. */
+typedef int (*odp_range_fn)(struct odp_mirror_umem *umem, unsigned long va,
+			    unsigned long end, void *arg);
+void odp_umem_init(struct odp_mirror_umem *umem, unsigned long start,
+		   unsigned long end, bool writable,
+		   const struct odp_mirror_counters *totals);
+int odp_umem_insert(struct odp_mirror_umem *umem);
+void odp_umem_remove(struct odp_mirror_umem *umem);
+
+/* odp_implicit.c */
+int odp_implicit_init(void);
+void odp_implicit_exit(void);
+void odp_implicit_flush(void);
+struct odp_implicit *odp_implicit_alloc(void);
+int odp_implicit_walk(struct odp_mirror_umem *umem, unsigned long va,
+		      unsigned long end, odp_range_fn fn, void *arg);
+void odp_implicit_child_emptied(struct odp_mirror_umem *child);
+void odp_implicit_release(struct odp_mirror_umem *umem);
 
 /* odp_per_mm.c */
 struct odp_per_mm *odp_per_mm_get(struct mm_struct *mm);

@@ -10,6 +10,10 @@
 
 static int __init odp_mirror_init(void)
 {
+	int ret = odp_implicit_init();
+
+	if (ret)
+		return ret;
 	odp_debugfs_init();
 	return 0;
 }
@@ -17,6 +21,8 @@ static int __init odp_mirror_init(void)
 static void __exit odp_mirror_exit(void)
 {
 	odp_debugfs_exit();
+	/* every implicit umem, and with it its reclaim work, is gone */
+	odp_implicit_exit();
 	/*
 	 * mmu_notifier_put() frees per-mm state after an SRCU grace period;
 	 * wait for those frees before our text goes away.

@@ -47,6 +47,15 @@ static void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
 		atomic64_add(n, total);
 }
 
+static void odp_erase(struct odp_mirror_umem *umem, struct xarray *xa,
+		      unsigned long index)
+{
+	lockdep_assert_held_write(&umem->lock);
+	xa_erase(xa, index);
+	umem->nr_entries--;
+	atomic_long_dec(&odp_live_entries);
+}
+
 static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 				const struct mmu_notifier_range *range,
 				unsigned long cur_seq)
@@ -55,6 +64,7 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 		container_of(mni, struct odp_mirror_umem, notifier);
 	unsigned long index;
 	u64 first, last, dropped = 0;
+	bool emptied;
 	void *entry;
 
 	if (mmu_notifier_range_blockable(range))
@@ -66,22 +76,23 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 	if (odp_mirror_clip_pages(umem->start, umem->end, range->start,
 				  range->end, PAGE_SHIFT, &first, &last)) {
 		xa_for_each_range(&umem->pfns, index, entry, first, last) {
-			xa_erase(&umem->pfns, index);
-			atomic_long_dec(&odp_live_entries);
+			odp_erase(umem, &umem->pfns, index);
 			dropped++;
 		}
 		first >>= ODP_HUGE_ORDER;
 		last >>= ODP_HUGE_ORDER;
 		xa_for_each_range(&umem->huge, index, entry, first, last) {
-			xa_erase(&umem->huge, index);
-			atomic_long_dec(&odp_live_entries);
+			odp_erase(umem, &umem->huge, index);
 			dropped += ODP_HUGE_PAGES;
 		}
 	}
+	emptied = dropped && !umem->nr_entries;
 	up_write(&umem->lock);
 
-	odp_count(&umem->page_invalidations, umem->totals.page_invalidations,
-		  dropped);
+	odp_count(&umem->stats->page_invalidations,
+		  umem->totals.page_invalidations, dropped);
+	if (emptied && umem->parent)
+		odp_implicit_child_emptied(umem);
 	return true;
 }
 
@@ -154,19 +165,22 @@ static int odp_reserve(struct odp_mirror_umem *umem,
 	return ret;
 }
 
-static int odp_store(struct xarray *xa, unsigned long index,
-		     unsigned long hpfn)
+static int odp_store(struct odp_mirror_umem *umem, struct xarray *xa,
+		     unsigned long index, unsigned long hpfn)
 {
 	unsigned long val = page_to_pfn(hmm_pfn_to_page(hpfn)) << 1;
 	void *old;
 
+	lockdep_assert_held_write(&umem->lock);
 	if (hpfn & HMM_PFN_WRITE)
 		val |= ODP_ENTRY_WRITABLE;
 	old = xa_store(xa, index, xa_mk_value(val), GFP_NOWAIT);
 	if (xa_is_err(old))
 		return xa_err(old);
-	if (!old)
+	if (!old) {
+		umem->nr_entries++;
 		atomic_long_inc(&odp_live_entries);
+	}
 	return 0;
 }
 
@@ -190,10 +204,10 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
 		n = 1;
 		if (odp_huge_at(range, i)) {
 			n = ODP_HUGE_PAGES;
-			ret = odp_store(&umem->huge, va >> PMD_SHIFT,
+			ret = odp_store(umem, &umem->huge, va >> PMD_SHIFT,
 					range->hmm_pfns[i]);
 		} else if (range->hmm_pfns[i] & HMM_PFN_VALID) {
-			ret = odp_store(&umem->pfns, va >> PAGE_SHIFT,
+			ret = odp_store(umem, &umem->pfns, va >> PAGE_SHIFT,
 					range->hmm_pfns[i]);
 		} else {
 			continue;
@@ -313,7 +327,7 @@ static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 	 * reference. Accesses end with the process, not with exit_mmap().
 	 * (The notifier holds the mm itself, so mm_users can be read.)
 	 */
-	if (!atomic_read(&umem->notifier.mm->mm_users))
+	if (!atomic_read(&umem->per_mm->mn.mm->mm_users))
 		return -EFAULT;
 	if (write && !umem->writable)
 		return -EPERM;
@@ -388,6 +402,56 @@ out:
 	return ret;
 }
 
+/*
+ * Run @fn on [@va, @end) of an explicit umem or a child: the range goes
+ * through @umem's walk (odp_implicit_walk() for an implicit parent).
+ */
+static int odp_walk(struct odp_mirror_umem *umem, unsigned long va,
+		    unsigned long end, odp_range_fn fn, void *arg)
+{
+	if (umem->implicit)
+		return odp_implicit_walk(umem, va, end, fn, arg);
+	return fn(umem, va, end, arg);
+}
+
+struct odp_access {
+	bool			write;
+	odp_mirror_access_fn	fn;
+	void			*ctx;
+};
+
+/* odp_mirror_umem_access() on one explicit umem or child. */
+static int odp_access_range(struct odp_mirror_umem *umem, unsigned long va,
+			    unsigned long end, void *arg)
+{
+	struct odp_access *a = arg;
+	unsigned long missing, npages;
+	unsigned int lost = 0;
+	int ret;
+
+	while (va < end) {
+		ret = odp_access_stay(umem, &va, end, a->write, a->fn, a->ctx,
+				      &missing);
+		if (!ret) {
+			lost = 0;
+			continue;
+		}
+		if (ret != -ENOENT)
+			return ret;
+		if (++lost > ODP_FAULT_RETRIES)
+			return -EAGAIN;
+		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
+			       (PAGE_ALIGN(end) - missing) >> PAGE_SHIFT);
+		ret = odp_fault(umem, missing, npages,
+				odp_fault_flags(a->write),
+				&umem->stats->page_faults,
+				umem->totals.page_faults);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /**
  * odp_mirror_umem_access() - Run @fn on the pages of a user range.
  * @umem: the umem the range lies in
@@ -402,7 +466,8 @@ out:
  * no invalidation of a page completes while @fn uses it. Accesses from
  * several threads share the section. The range is done in stays of up
  * to 16 pages, each all or nothing: an access of that size that fails
- * has not called @fn at all.
+ * has not called @fn at all (on an implicit umem, as long as it does not
+ * cross a 1 GiB boundary, where its stays are cut).
  *
  * Context: process or kworker context; sleeps. The caller holds no
  * spinlock (take it inside @fn).
@@ -415,8 +480,7 @@ out:
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx)
 {
-	unsigned long addr, missing, npages;
-	unsigned int lost = 0;
+	struct odp_access a = { .write = write, .fn = fn, .ctx = ctx };
 	u64 end;
 	int ret;
 
@@ -425,29 +489,36 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 	ret = odp_check_access(umem, va, len, write, &end);
 	if (ret)
 		return ret;
+	return odp_walk(umem, va, end, odp_access_range, &a);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
 
-	addr = va;
-	while (addr < end) {
-		ret = odp_access_stay(umem, &addr, end, write, fn, ctx,
-				      &missing);
-		if (!ret) {
-			lost = 0;
-			continue;
-		}
-		if (ret != -ENOENT)
-			return ret;
-		if (++lost > ODP_FAULT_RETRIES)
-			return -EAGAIN;
+struct odp_prefetch {
+	unsigned long	flags;
+	bool		(*keep_going)(void *ctx);
+	void		*ctx;
+};
+
+/* odp_mirror_umem_prefetch() on one explicit umem or child. */
+static int odp_prefetch_range(struct odp_mirror_umem *umem, unsigned long va,
+			      unsigned long end, void *arg)
+{
+	struct odp_prefetch *p = arg;
+	unsigned long addr, npages;
+	int ret;
+
+	for (addr = va & PAGE_MASK; addr < end; addr += npages << PAGE_SHIFT) {
+		if (!p->keep_going(p->ctx))
+			return 0;
 		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
-			       (PAGE_ALIGN(end) - missing) >> PAGE_SHIFT);
-		ret = odp_fault(umem, missing, npages, odp_fault_flags(write),
-				&umem->page_faults, umem->totals.page_faults);
+			       (PAGE_ALIGN(end) - addr) >> PAGE_SHIFT);
+		ret = odp_fault(umem, addr, npages, p->flags,
+				&umem->stats->page_prefetch, NULL);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
 
 /**
  * odp_mirror_umem_prefetch() - Map a range ahead of any access (advise).
@@ -471,7 +542,11 @@ int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 			     bool write, bool fault,
 			     bool (*keep_going)(void *ctx), void *ctx)
 {
-	unsigned long addr, npages;
+	struct odp_prefetch p = {
+		.flags = fault ? odp_fault_flags(write) : 0,
+		.keep_going = keep_going,
+		.ctx = ctx,
+	};
 	u64 end;
 	int ret;
 
@@ -480,18 +555,7 @@ int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 	ret = odp_check_access(umem, va, len, write, &end);
 	if (ret)
 		return ret;
-	for (addr = va & PAGE_MASK; addr < end; addr += npages << PAGE_SHIFT) {
-		if (!keep_going(ctx))
-			return 0;
-		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
-			       (PAGE_ALIGN(end) - addr) >> PAGE_SHIFT);
-		ret = odp_fault(umem, addr, npages,
-				fault ? odp_fault_flags(write) : 0,
-				&umem->page_prefetch, NULL);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return odp_walk(umem, va, end, odp_prefetch_range, &p);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefetch);
 
@@ -561,6 +625,77 @@ int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
 
 /**
+ * odp_umem_init() - Fill in a umem over [@start, @end).
+ * @umem: zeroed memory for it
+ * @start: first user address, page-aligned
+ * @end: end of the range, page-aligned, at most TASK_SIZE
+ * @writable: accesses may write
+ * @totals: the driver's device-wide counters to add to, or NULL
+ *
+ * The caller sets @umem->per_mm and, for a child, @umem->parent and
+ * @umem->stats.
+ */
+void odp_umem_init(struct odp_mirror_umem *umem, unsigned long start,
+		   unsigned long end, bool writable,
+		   const struct odp_mirror_counters *totals)
+{
+	umem->start = start;
+	umem->end = end;
+	umem->writable = writable;
+	umem->stats = &umem->own_stats;
+	if (totals)
+		umem->totals = *totals;
+	init_rwsem(&umem->lock);
+	xa_init(&umem->pfns);
+	xa_init(&umem->huge);
+}
+
+/**
+ * odp_umem_insert() - Start mirroring: insert the interval notifier.
+ * @umem: an explicit umem or a child, with its per_mm set
+ *
+ * Context: process or kworker context holding a reference on the mm's
+ * users, and not its mmap lock (the mm's first interval notifier takes
+ * it for writing).
+ * Return: 0 or -ENOMEM.
+ */
+int odp_umem_insert(struct odp_mirror_umem *umem)
+{
+	return mmu_interval_notifier_insert(&umem->notifier,
+					    umem->per_mm->mn.mm, umem->start,
+					    umem->end - umem->start,
+					    &odp_umem_ops);
+}
+
+static void odp_destroy_table(struct odp_mirror_umem *umem,
+			      struct xarray *xa)
+{
+	unsigned long index;
+	void *entry;
+
+	xa_for_each(xa, index, entry)
+		atomic_long_dec(&odp_live_entries);
+	xa_destroy(xa);
+	umem->nr_entries = 0;
+}
+
+/**
+ * odp_umem_remove() - Stop mirroring and empty the tables.
+ * @umem: an explicit umem or a child that odp_umem_insert() inserted
+ *
+ * The strong unregister fence: mmu_interval_notifier_remove() returns
+ * only when no invalidate callback runs for @umem and none will.
+ *
+ * Context: process or kworker context, not from a notifier callback.
+ */
+void odp_umem_remove(struct odp_mirror_umem *umem)
+{
+	mmu_interval_notifier_remove(&umem->notifier);
+	odp_destroy_table(umem, &umem->pfns);
+	odp_destroy_table(umem, &umem->huge);
+}
+
+/**
  * odp_mirror_umem_get() - Mirror [@addr, @addr + @length) of current's mm.
  * @addr: first user virtual address
  * @length: length in bytes, not zero
@@ -593,23 +728,14 @@ odp_mirror_umem_get(u64 addr, u64 length, bool writable,
 	umem = kzalloc(sizeof(*umem), GFP_KERNEL_ACCOUNT);
 	if (!umem)
 		return ERR_PTR(-ENOMEM);
-	umem->start = ALIGN_DOWN(addr, PAGE_SIZE);
-	umem->end = PAGE_ALIGN(end);
-	umem->writable = writable;
-	if (totals)
-		umem->totals = *totals;
-	init_rwsem(&umem->lock);
-	xa_init(&umem->pfns);
-	xa_init(&umem->huge);
-
+	odp_umem_init(umem, ALIGN_DOWN(addr, PAGE_SIZE), PAGE_ALIGN(end),
+		      writable, totals);
 	umem->per_mm = odp_per_mm_get(mm);
 	if (IS_ERR(umem->per_mm)) {
 		ret = PTR_ERR(umem->per_mm);
 		goto err_free;
 	}
-	ret = mmu_interval_notifier_insert(&umem->notifier, mm, umem->start,
-					   umem->end - umem->start,
-					   &odp_umem_ops);
+	ret = odp_umem_insert(umem);
 	if (ret)
 		goto err_put_per_mm;
 	atomic_long_inc(&odp_live_umems);
@@ -623,32 +749,23 @@ err_free:
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_get);
 
-static void odp_destroy_table(struct xarray *xa)
-{
-	unsigned long index;
-	void *entry;
-
-	xa_for_each(xa, index, entry)
-		atomic_long_dec(&odp_live_entries);
-	xa_destroy(xa);
-}
-
 /**
  * odp_mirror_umem_release() - Stop mirroring and free a umem.
- * @umem: the umem, which no access may use any more
+ * @umem: the umem (explicit or implicit), which no access may use any
+ *        more
  *
- * The strong unregister fence: mmu_interval_notifier_remove() returns
- * only when no invalidate callback runs for @umem and none will; the
- * per-mm state is freed by the mmu_notifier core after an SRCU grace
- * period.
+ * The strong unregister fence: this returns only when no invalidate
+ * callback runs for @umem (or any child of it) and none will; the per-mm
+ * state is freed by the mmu_notifier core after an SRCU grace period.
  *
  * Context: process or kworker context, not from a notifier callback.
  */
 void odp_mirror_umem_release(struct odp_mirror_umem *umem)
 {
-	mmu_interval_notifier_remove(&umem->notifier);
-	odp_destroy_table(&umem->pfns);
-	odp_destroy_table(&umem->huge);
+	if (umem->implicit)
+		odp_implicit_release(umem);
+	else
+		odp_umem_remove(umem);
 	odp_per_mm_put(umem->per_mm);
 	kfree(umem);
 	atomic_long_dec(&odp_live_umems);
@@ -663,7 +780,7 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_release);
  */
 u64 odp_mirror_umem_page_faults(const struct odp_mirror_umem *umem)
 {
-	return atomic64_read(&umem->page_faults);
+	return atomic64_read(&umem->stats->page_faults);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_page_faults);
 
@@ -675,7 +792,7 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_page_faults);
  */
 u64 odp_mirror_umem_page_prefetch(const struct odp_mirror_umem *umem)
 {
-	return atomic64_read(&umem->page_prefetch);
+	return atomic64_read(&umem->stats->page_prefetch);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_page_prefetch);
 
@@ -687,6 +804,6 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_page_prefetch);
  */
 u64 odp_mirror_umem_page_invalidations(const struct odp_mirror_umem *umem)
 {
-	return atomic64_read(&umem->page_invalidations);
+	return atomic64_read(&umem->stats->page_invalidations);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_page_invalidations);

@@ -26,14 +26,14 @@
  * @rxe: the device
  *
  * Only what works and is tested: RC SEND/RECV/WRITE/READ/ATOMIC, SRQ
- * receives, FLUSH and ATOMIC_WRITE; UD SEND/RECV. No implicit ODP yet.
+ * receives, FLUSH and ATOMIC_WRITE; UD SEND/RECV; implicit ODP MRs.
  */
 void rxe_odp_init_caps(struct rxe_dev *rxe)
 {
 	struct ib_odp_caps *caps = &rxe->attr.odp_caps;
 
 	rxe->attr.kernel_cap_flags |= IBK_ON_DEMAND_PAGING;
-	caps->general_caps = IB_ODP_SUPPORT;
+	caps->general_caps = IB_ODP_SUPPORT | IB_ODP_SUPPORT_IMPLICIT;
 	caps->per_transport_caps.rc_odp_caps = IB_ODP_SUPPORT_SEND |
 		IB_ODP_SUPPORT_RECV | IB_ODP_SUPPORT_WRITE |
 		IB_ODP_SUPPORT_READ | IB_ODP_SUPPORT_ATOMIC |
@@ -44,18 +44,24 @@ void rxe_odp_init_caps(struct rxe_dev *rxe)
 }
 
 /**
- * rxe_odp_mr_init_user() - Register an explicit ODP MR.
+ * rxe_odp_mr_init_user() - Register an ODP MR.
  * @rxe: the device
  * @start: user virtual address of the MR
  * @length: length in bytes
+ * @iova: the MR's iova
  * @access: IB_ACCESS_* flags, with IB_ACCESS_ON_DEMAND
  * @mr: the MR to fill
  *
- * Return: 0, or -EOPNOTSUPP for implicit ODP or persistent flush, or the
- * error of odp_mirror_umem_get().
+ * @start 0 with @length U64_MAX registers an implicit MR: the whole
+ * address space of the process, with iova equal to the user address, so
+ * its @iova must be 0; huge page access is not offered on it.
+ *
+ * Return: 0, -EOPNOTSUPP for persistent flush, -EINVAL for an implicit
+ * MR with a non-zero @iova or IB_ACCESS_HUGETLB, or the error of
+ * odp_mirror_umem_get() or odp_mirror_umem_get_implicit().
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
-			 int access, struct rxe_mr *mr)
+			 u64 iova, int access, struct rxe_mr *mr)
 {
 	const struct odp_mirror_counters totals = {
 		.page_faults = &rxe->stats_counters[RXE_CNT_ODP_PAGE_FAULTS],
@@ -67,11 +73,15 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	rxe_mr_init(access, mr);
 	if (access & IB_ACCESS_FLUSH_PERSISTENT)
 		return -EOPNOTSUPP;
-	if (!start && length == U64_MAX)
-		return -EOPNOTSUPP;
-
-	umem = odp_mirror_umem_get(start, length, ib_access_writable(access),
-				   &totals);
+	if (!start && length == U64_MAX) {
+		if (iova || (access & IB_ACCESS_HUGETLB))
+			return -EINVAL;
+		umem = odp_mirror_umem_get_implicit(ib_access_writable(access),
+						    &totals);
+	} else {
+		umem = odp_mirror_umem_get(start, length,
+					   ib_access_writable(access), &totals);
+	}
 	if (IS_ERR(umem))
 		return PTR_ERR(umem);
 
