@@ -4,7 +4,7 @@
 #
 #   make          build rdma_rxe.ko and odp_mirror.ko out of tree
 #   make check    host unit tests, then every guest suite (see tests/)
-#   make stress   the teardown matrix at 1000 iterations a cell (hours)
+#   make stress   the teardown matrix at 1000 iterations a cell (about 1.5 h)
 #   make demo     boot the guest, load our rxe, run perftest, print a table
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
 #

@@ -271,32 +271,6 @@ TEST_F_TIMEOUT(large, every_byte_reachable, 300)
 
 /* ---- a hugetlb MR of 64 MiB -------------------------------------------- */
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int ret;
-
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%ld\n", v) < 0 ? -EIO : 0;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	return ret;
-}
-
 FIXTURE(hugetlb) {
 	struct vu_config	cfg;
 	struct vu_ctx		v;
@@ -327,20 +301,20 @@ FIXTURE_SETUP(hugetlb)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, ret);
 
-	nr = read_long(HUGE_SYSFS "nr_hugepages");
-	free_pages = read_long(HUGE_SYSFS "free_hugepages");
+	nr = tu_read_long(HUGE_SYSFS "nr_hugepages");
+	free_pages = tu_read_long(HUGE_SYSFS "free_hugepages");
 	if (nr < 0 || free_pages < 0)
 		SKIP(return, "no 2 MiB hugetlb pages (%s)", HUGE_SYSFS);
 	if (free_pages < HUGE_WANT_FREE) {
-		ret = write_long(HUGE_NR_PROC,
+		ret = tu_write_long(HUGE_NR_PROC,
 				 nr + HUGE_WANT_FREE - free_pages);
 		if (ret)
 			SKIP(return, "cannot write %s: %s", HUGE_NR_PROC,
 			     strerror(-ret));
 		self->nr_saved = nr;
-		free_pages = read_long(HUGE_SYSFS "free_hugepages");
+		free_pages = tu_read_long(HUGE_SYSFS "free_hugepages");
 		ksft_print_msg("nr_hugepages %ld -> %ld, %ld free\n", nr,
-			       read_long(HUGE_SYSFS "nr_hugepages"),
+			       tu_read_long(HUGE_SYSFS "nr_hugepages"),
 			       free_pages);
 	}
 	if (free_pages < (long)(HUGETLB_LEN / HUGE_SZ))
@@ -379,7 +353,7 @@ FIXTURE_TEARDOWN(hugetlb)
 		munmap(self->dst, HUGETLB_LEN);
 	EXPECT_EQ(0, vu_close(&self->v));
 	if (self->nr_saved >= 0)
-		EXPECT_EQ(0, write_long(HUGE_NR_PROC, self->nr_saved));
+		EXPECT_EQ(0, tu_write_long(HUGE_NR_PROC, self->nr_saved));
 }
 
 /*

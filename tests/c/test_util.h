@@ -7,6 +7,7 @@
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -172,6 +173,36 @@ static inline int tu_atomic(struct vu_ctx *v, struct vu_qp *q,
 		       ibv_wc_status_str(want));			\
 } while (0)
 #define TU_ASSERT_OK(expr)	TU_ASSERT_WC(IBV_WC_SUCCESS, expr)
+
+/* ---- small files: sysfs, procfs, cgroupfs ----------------------------- */
+
+/* The number a file starts with; -1 if it cannot be read. */
+static inline long tu_read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Write "@v\n" to a file. Returns 0 or a negative errno. */
+static inline int tu_write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", v) < 0 ? -EIO : 0;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
 
 /* ---- counters: rdma statistic, rdma resource, odp_mirror's debugfs ---- */
 

@@ -242,56 +242,6 @@ static struct ibv_qp *make_qp(struct vu_ctx *v, struct ibv_cq *cq)
 	return ibv_create_qp(v->pd, &attr);
 }
 
-static int connect_qp(struct vu_ctx *v, struct ibv_qp *qp, uint32_t dest)
-{
-	uint8_t rd = 16;
-	struct ibv_qp_attr a;
-	int ret;
-
-	if (v->dev_attr.max_qp_rd_atom < rd)
-		rd = v->dev_attr.max_qp_rd_atom;
-	if (v->dev_attr.max_qp_init_rd_atom < rd)
-		rd = v->dev_attr.max_qp_init_rd_atom;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = v->cfg.port;
-	a.qp_access_flags = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
-			    IBV_ACCESS_REMOTE_ATOMIC;
-	ret = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			    IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
-	if (ret)
-		return ret;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = v->port_attr.active_mtu;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = rd;
-	a.min_rnr_timer = 1;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = v->gid;
-	a.ah_attr.grh.sgid_index = v->cfg.gid_idx;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.port_num = v->cfg.port;
-	ret = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV |
-			    IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-			    IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
-			    IBV_QP_MIN_RNR_TIMER);
-	if (ret)
-		return ret;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;		/* 67 ms */
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;	/* infinite: a fault that lost is retried */
-	a.max_rd_atomic = rd;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
-			     IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			     IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
-}
-
 /* ---- owner ------------------------------------------------------------------- */
 
 static struct {
@@ -471,10 +421,10 @@ static void __attribute__((noreturn)) owner_main(int ctl, int fdsock)
 		 (uintptr_t)L.buf);
 	if (msg_wait(ctl, &m, STEP_MS) != 1 || m.type != M_PEER)
 		_exit(3);
-	ret = connect_qp(&v, qp, (uint32_t)m.a);
+	ret = vu_qp_connect(&v, qp, (uint32_t)m.a);
 	if (ret) {
 		msg_send_text(ctl, M_FAIL, "owner: connect: %s",
-			      strerror(ret));
+			      strerror(-ret));
 		_exit(1);
 	}
 	if (O.load != LOAD_IDLE &&
@@ -1444,7 +1394,7 @@ static int expect_refused(const char *mod)
 static int iteration(int it)
 {
 	int fdsock[2] = { -1, -1 }, sv[2];
-	int holder_ctl, how = O.end;
+	int holder_ctl, how = O.end, ret;
 	pid_t *holder = &owner_pid;
 	pid_t linkdel = 0;
 	long k;
@@ -1507,8 +1457,9 @@ static int iteration(int it)
 	P.rkey = (uint32_t)m.b;
 	P.raddr = m.c;
 	set_step("connecting the peer's QP");
-	if (connect_qp(&P.v, P.qp, (uint32_t)m.a)) {
-		fail("peer: connect: %s", strerror(errno));
+	ret = vu_qp_connect(&P.v, P.qp, (uint32_t)m.a);
+	if (ret) {
+		fail("peer: connect: %s", strerror(-ret));
 		return -1;
 	}
 	msg_send(owner_ctl, M_PEER, 0, P.qp->qp_num, 0, 0);

@@ -277,21 +277,20 @@ static int vu_qp_destroy(struct vu_ctx *v, struct vu_qp *q)
 	return ret;
 }
 
-static int vu_modify_qp(struct vu_ctx *v, struct vu_qp *q,
+static int vu_modify_qp(struct vu_ctx *v, struct ibv_qp *q,
 			struct ibv_qp_attr *attr, int mask, const char *what)
 {
-	int ret = ibv_modify_qp(q->qp, attr, mask);
+	int ret = ibv_modify_qp(q, attr, mask);
 
 	if (ret) {
 		ret = vu_err(ret);
 		vu_log(&v->cfg, "ibv_modify_qp(QP %u to %s): %s",
-		       q->qp->qp_num, what, strerror(-ret));
+		       q->qp_num, what, strerror(-ret));
 	}
 	return ret;
 }
 
-/* INIT -> RTR -> RTS, with @q's peer being QP number @dest_qpn on @v. */
-static int vu_qp_connect(struct vu_ctx *v, struct vu_qp *q, uint32_t dest_qpn)
+int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
 {
 	uint8_t rd_atomic = VU_QP_RD_ATOMIC;
 	struct ibv_qp_attr attr;
@@ -357,10 +356,10 @@ int vu_qp_pair_create(struct vu_ctx *v, struct vu_qp_pair *p)
 	ret = vu_qp_create(v, &p->b);
 	if (ret)
 		goto clean_a;
-	ret = vu_qp_connect(v, &p->a, p->b.qp->qp_num);
+	ret = vu_qp_connect(v, p->a.qp, p->b.qp->qp_num);
 	if (ret)
 		goto clean_b;
-	ret = vu_qp_connect(v, &p->b, p->a.qp->qp_num);
+	ret = vu_qp_connect(v, p->b.qp, p->a.qp->qp_num);
 	if (ret)
 		goto clean_b;
 	return 0;

@@ -82,6 +82,13 @@ int vu_close(struct vu_ctx *v);
  */
 int vu_qp_pair_create(struct vu_ctx *v, struct vu_qp_pair *p);
 
+/*
+ * Bring RC QP @q of @v from RESET through INIT and RTR to RTS, its peer
+ * being QP number @dest_qpn on the same device's GID (remote read, write
+ * and atomic access; infinite RNR retry). Returns 0 or a negative errno.
+ */
+int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn);
+
 /* Undo vu_qp_pair_create(). Safe on a zeroed @p. */
 int vu_qp_pair_destroy(struct vu_ctx *v, struct vu_qp_pair *p);
 

@@ -26,6 +26,7 @@
  * is used by accesses, and reclaiming it would drop them. Reclaiming an
  * empty slot costs one notifier insert on its next access.
  */
+#include <linux/memcontrol.h>
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
@@ -133,6 +134,7 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 	unsigned long slot = va >> ODP_CHILD_SHIFT;
 	unsigned long start = slot << ODP_CHILD_SHIFT;
 	struct odp_mirror_umem *child, *old;
+	struct mem_cgroup *old_memcg;
 	int ret;
 
 	lockdep_assert_held_read(&imp->children_lock);
@@ -140,7 +142,10 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 	if (child)
 		return child;
 
+	/* charged to the owner, also from a driver's worker */
+	old_memcg = set_active_memcg(umem->memcg);
 	child = kzalloc(sizeof(*child), GFP_KERNEL_ACCOUNT);
+	set_active_memcg(old_memcg);
 	if (!child)
 		return ERR_PTR(-ENOMEM);
 	/* umem->end <= TASK_SIZE, so start + ODP_CHILD_SIZE does not wrap */
@@ -148,6 +153,7 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 		      umem->writable, &umem->totals);
 	child->per_mm = umem->per_mm;
 	child->stats = umem->stats;
+	child->memcg = umem->memcg;
 	child->parent = umem;
 	if (!mmget_not_zero(mm)) {
 		ret = -EFAULT;
@@ -159,8 +165,10 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 	if (ret)
 		goto err_free;
 
+	old_memcg = set_active_memcg(umem->memcg);
 	old = xa_cmpxchg(&imp->children, slot, NULL, child,
 			 GFP_KERNEL_ACCOUNT);
+	set_active_memcg(old_memcg);
 	if (old) {
 		/* another access installed one first, or no memory */
 		odp_umem_remove(child);
@@ -286,6 +294,7 @@ odp_mirror_umem_get_implicit(bool writable,
 		ret = PTR_ERR(umem->per_mm);
 		goto err_free;
 	}
+	umem->memcg = get_mem_cgroup_from_mm(mm);
 	atomic_long_inc(&odp_live_umems);
 	return umem;
 

@@ -81,6 +81,12 @@ struct odp_mirror_umem {
 	struct odp_umem_stats	*stats;
 	/* the driver's device-wide totals, added to as well */
 	struct odp_mirror_counters totals;
+	/*
+	 * The memory cgroup of the owner's mm at registration (referenced;
+	 * a child borrows its parent's): translation memory is charged to
+	 * it, also when a driver's worker faults (set_active_memcg()).
+	 */
+	struct mem_cgroup	*memcg;
 	/* an implicit parent's children, or NULL */
 	struct odp_implicit	*implicit;
 	/* a child's parent, or NULL */

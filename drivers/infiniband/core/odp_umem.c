@@ -13,6 +13,7 @@
 #include <linux/hmm.h>
 #include <linux/highmem.h>
 #include <linux/magic.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -252,6 +253,7 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	};
 	unsigned long req_first = (va - range.start) >> PAGE_SHIFT;
 	unsigned long wpages = (range.end - range.start) >> PAGE_SHIFT;
+	struct mem_cgroup *old_memcg;
 	unsigned long timeout, i;
 	long recorded;
 	int ret;
@@ -287,8 +289,11 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY)
 			continue;
-		if (!ret)
+		if (!ret) {
+			old_memcg = set_active_memcg(umem->memcg);
 			ret = odp_reserve(umem, &range);
+			set_active_memcg(old_memcg);
+		}
 		if (ret)
 			break;
 
@@ -403,12 +408,21 @@ out:
 }
 
 /*
- * Run @fn on [@va, @end) of an explicit umem or a child: the range goes
- * through @umem's walk (odp_implicit_walk() for an implicit parent).
+ * Check [@va, @va + @len) against @umem (odp_check_access()), then run
+ * @fn on it: directly for an explicit umem, per child through
+ * odp_implicit_walk() for an implicit one. An empty range does nothing.
  */
-static int odp_walk(struct odp_mirror_umem *umem, unsigned long va,
-		    unsigned long end, odp_range_fn fn, void *arg)
+static int odp_walk(struct odp_mirror_umem *umem, u64 va, u64 len,
+		    bool write, odp_range_fn fn, void *arg)
 {
+	u64 end;
+	int ret;
+
+	if (!len)
+		return 0;
+	ret = odp_check_access(umem, va, len, write, &end);
+	if (ret)
+		return ret;
 	if (umem->implicit)
 		return odp_implicit_walk(umem, va, end, fn, arg);
 	return fn(umem, va, end, arg);
@@ -481,15 +495,8 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx)
 {
 	struct odp_access a = { .write = write, .fn = fn, .ctx = ctx };
-	u64 end;
-	int ret;
 
-	if (!len)
-		return 0;
-	ret = odp_check_access(umem, va, len, write, &end);
-	if (ret)
-		return ret;
-	return odp_walk(umem, va, end, odp_access_range, &a);
+	return odp_walk(umem, va, len, write, odp_access_range, &a);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
 
@@ -547,15 +554,8 @@ int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 		.keep_going = keep_going,
 		.ctx = ctx,
 	};
-	u64 end;
-	int ret;
 
-	if (!len)
-		return 0;
-	ret = odp_check_access(umem, va, len, write, &end);
-	if (ret)
-		return ret;
-	return odp_walk(umem, va, end, odp_prefetch_range, &p);
+	return odp_walk(umem, va, len, write, odp_prefetch_range, &p);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefetch);
 
@@ -738,6 +738,7 @@ odp_mirror_umem_get(u64 addr, u64 length, bool writable,
 	ret = odp_umem_insert(umem);
 	if (ret)
 		goto err_put_per_mm;
+	umem->memcg = get_mem_cgroup_from_mm(mm);
 	atomic_long_inc(&odp_live_umems);
 	return umem;
 
@@ -767,6 +768,7 @@ void odp_mirror_umem_release(struct odp_mirror_umem *umem)
 	else
 		odp_umem_remove(umem);
 	odp_per_mm_put(umem->per_mm);
+	mem_cgroup_put(umem->memcg);
 	kfree(umem);
 	atomic_long_dec(&odp_live_umems);
 }
