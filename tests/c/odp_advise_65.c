@@ -571,11 +571,13 @@ static const char *const race_end_name[] = {
 };
 
 /*
- * The child: register a RACE_LEN ODP MR, advise PREFETCH_WRITE of all of
- * it (asynchronously, or synchronously for RACE_END_SYNC_KILL), tell the
- * parent through @fd, then end as @how says. Returns the exit status.
+ * The child: register an ODP MR over RACE_LEN bytes (or an implicit one),
+ * advise PREFETCH_WRITE of all of them (asynchronously, or synchronously
+ * for RACE_END_SYNC_KILL), tell the parent through @fd, then end as @how
+ * says. Returns the exit status.
  */
-static int race_child(const struct vu_config *cfg, enum race_end how, int fd)
+static int race_child(const struct vu_config *cfg, bool implicit,
+		      enum race_end how, int fd)
 {
 	struct vu_ctx v;
 	struct ibv_mr *mr;
@@ -589,7 +591,8 @@ static int race_child(const struct vu_config *cfg, enum race_end how, int fd)
 	buf = mmap(NULL, RACE_LEN, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		return 11;
-	mr = ibv_reg_mr(v.pd, buf, RACE_LEN, ACC_ODP);
+	mr = implicit ? ibv_reg_mr(v.pd, NULL, SIZE_MAX, ACC_ODP) :
+			ibv_reg_mr(v.pd, buf, RACE_LEN, ACC_ODP);
 	if (!mr)
 		return 12;
 	sge.addr = (uintptr_t)buf;
@@ -642,22 +645,23 @@ static int reap(pid_t pid, int ms, int *status)
 }
 
 /*
- * Poll odp_mirror's live counts until both read 0 (at most @ms). Returns
+ * Poll odp_mirror's live counts until all read 0 (at most @ms). Returns
  * how many reads before that did not (0: the first read did), or -1.
  */
 static long live_zero(int ms)
 {
 	uint64_t deadline = now_ms() + ms;
-	long umems, per_mm, misses = 0;
+	long umems, per_mm, children, misses = 0;
 
 	for (;;) {
 		umems = tu_live_count("umems");
 		per_mm = tu_live_count("per_mm");
-		if (!umems && !per_mm)
+		children = tu_live_count("children");
+		if (!umems && !per_mm && !children)
 			return misses;
 		if (!misses++)
-			ksft_print_msg("live: umems %ld per_mm %ld\n", umems,
-				       per_mm);
+			ksft_print_msg("live: umems %ld per_mm %ld children %ld\n",
+				       umems, per_mm, children);
 		if (now_ms() >= deadline)
 			return -1;
 		usleep(10000);
@@ -676,6 +680,13 @@ static long live_zero(int ms)
 FIXTURE(race) {
 	struct vu_config	cfg;
 };
+
+FIXTURE_VARIANT(race) {
+	bool	implicit;
+};
+
+FIXTURE_VARIANT_ADD(race, explicit) { .implicit = false };
+FIXTURE_VARIANT_ADD(race, implicit) { .implicit = true };
 
 FIXTURE_SETUP(race)
 {
@@ -712,6 +723,9 @@ TEST_F_TIMEOUT(race, async_prefetch_races_dereg_and_exit, 500)
 	ASSERT_EQ(0, vu_close(&v));
 	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT))
 		SKIP(return, "%s has no ODP support", cfg.dev_name);
+	if (variant->implicit &&
+	    !(ax.odp_caps.general_caps & IBV_ODP_SUPPORT_IMPLICIT))
+		SKIP(return, "%s has no implicit ODP", cfg.dev_name);
 	ASSERT_LE(0, live_zero(RACE_LIVE_MS))
 		TH_LOG("odp_mirror holds umems or per_mm before the test");
 
@@ -731,7 +745,8 @@ TEST_F_TIMEOUT(race, async_prefetch_races_dereg_and_exit, 500)
 			ASSERT_LE(0, pid);
 			if (!pid) {
 				close(fds[0]);
-				_exit(race_child(&cfg, how, fds[1]));
+				_exit(race_child(&cfg, variant->implicit, how,
+						 fds[1]));
 			}
 			close(fds[1]);
 			t0 = now_ms();
