@@ -3,14 +3,16 @@
 #
 # run.sh [--mutants | --all] RESULTS
 #
-# Model-check tests/model/odp_lifecycle.pml exhaustively with spin and
-# append one line per check to RESULTS:
+# Model-check tests/model/odp_lifecycle.pml and odp_implicit.pml
+# exhaustively with spin and append one line per check to RESULTS:
 #
-#   (default)   the model as our code is:
+#   (default)   the models as our code is:
 #     ok|fail model.odp_lifecycle.safety    assertions + invalid end states
 #                                           (no deadlock), full state space
 #     ok|fail model.odp_lifecycle.liveness  LTL <>(modules unloaded && mm
 #                                           freed), acceptance cycles
+#     ok|fail model.odp_implicit.safety     the same safety check of the
+#                                           implicit MR's children
 #   --mutants   each deliberately broken variant (spin -D<MACRO>) must be
 #               caught: `ok model.mutant.<name>` when spin finds a
 #               violation, `fail model.mutant.<name>` when it does not; and
@@ -25,7 +27,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-model=$here/odp_lifecycle.pml
+# the model being checked (odp_lifecycle or odp_implicit): $here/$name.pml
+name=odp_lifecycle
 
 mode=model
 case ${1:-} in
@@ -64,8 +67,8 @@ build() {
 		*) defs+=("$a") ;;
 		esac
 	done
-	cp "$model" "$dir"/odp_lifecycle.pml	# the trail is written beside it
-	(cd "$dir" && spin "${defs[@]}" -a odp_lifecycle.pml >spin.log 2>&1 &&
+	cp "$here/$name.pml" "$dir"/	# the trail is written beside it
+	(cd "$dir" && spin "${defs[@]}" -a "$name.pml" >spin.log 2>&1 &&
 		gcc -O2 $cflags -o pan pan.c >gcc.log 2>&1)
 }
 
@@ -85,8 +88,8 @@ figures() {
 trail() {
 	local dir=$1
 	shift
-	(cd "$dir" && spin -t "$@" -p odp_lifecycle.pml 2>&1) |
-		awk -v src="$model" '
+	(cd "$dir" && spin -t "$@" -p "$name.pml" 2>&1) |
+		awk -v src="$here/$name.pml" -v pml="$name.pml" '
 		BEGIN { n = 0; while ((getline l < src) > 0) text[++n] = l }
 		# the comment on the line, else the comment block right above it
 		# (from its first line), else the code itself
@@ -115,11 +118,11 @@ trail() {
 			next
 		}
 		/^ *[0-9]+:[ \t]+proc +[0-9]+ \(/ {
-			if (done || !match($0, /odp_lifecycle\.pml:[0-9]+/))
+			if (done || !match($0, pml ":[0-9]+"))
 				next
 			if (failed != "")
 				done = 1	# the failing step itself
-			ln = substr($0, RSTART + 18, RLENGTH - 18) + 0
+			ln = substr($0, RSTART + length(pml) + 1) + 0
 			match($0, /\(([A-Za-z_:]+)[:0-9]*\)/)
 			p = substr($0, RSTART + 1, RLENGTH - 2)
 			sub(/:[0-9]+$/, "", p)
@@ -150,32 +153,37 @@ verdict() {
 	fi
 	cat "$d"/spin.log "$d"/gcc.log 2>/dev/null | head -20
 	grep -E "$pat|Search not completed|too small" "$d"/pan.out 2>/dev/null
-	[ -f "$d"/odp_lifecycle.pml.trail ] && trail "$d" $defs
+	[ -f "$d/$name.pml.trail" ] && trail "$d" $defs
 	echo "fail $name # $(grep -m1 -E "$pat|not completed|too small" "$d"/pan.out 2>/dev/null || echo 'spin -a, gcc or pan failed')" >>"$results"
 }
 
 # check_model: the model as our code is; safety and liveness side by side
 check_model() {
-	local s=$work/model l=$work/liveness
+	local s=$work/model l=$work/liveness i=$work/implicit
 	(build "$s" && cd "$s" && ./pan $PAN_DEPTH $PAN_HASH >pan.out 2>&1) &
 	(build "$l" --liveness && cd "$l" && ./pan -a $PAN_DEPTH $PAN_HASH >pan.out 2>&1) &
 	wait
 	verdict model.odp_lifecycle.safety "$s" 'violated|invalid end state'
 	verdict model.odp_lifecycle.liveness "$l" 'violated|acceptance cycle' -DLIVENESS
+	name=odp_implicit
+	build "$i" && (cd "$i" && ./pan $PAN_DEPTH $PAN_HASH >pan.out 2>&1)
+	verdict model.odp_implicit.safety "$i" 'violated|invalid end state'
+	name=odp_lifecycle
 }
 
 # one_variant KIND NAME MACRO: spin must find a violation
+# one_variant KIND NAME MACRO MODEL
 one_variant() {
-	local kind=$1 name=$2 macro=$3 d=$work/$2
+	local kind=$1 vname=$2 macro=$3 name=$4 d=$work/$2
 	if ! build "$d" -D"$macro"; then
-		echo "fail model.$kind.$name # spin -a or gcc failed" >"$d.result"
+		echo "fail model.$kind.$vname # spin -a or gcc failed" >"$d.result"
 		return
 	fi
 	# -i: keep searching for the shortest counterexample
 	(cd "$d" && ./pan -i $PAN_DEPTH $PAN_HASH >pan.out 2>&1)
 	{
-		echo "== model.$kind.$name (-D$macro)"
-		figures "model.$kind.$name" "$d"
+		echo "== model.$kind.$vname (-D$macro)"
+		figures "model.$kind.$vname" "$d"
 		if grep -qE 'errors: [1-9]' "$d"/pan.out; then
 			trail "$d" -D"$macro"
 		fi
@@ -184,9 +192,9 @@ one_variant() {
 		local what
 		what=$(grep -E '^pan:[0-9]+: +(assertion violated|invalid end state)' "$d"/pan.out |
 			tail -n 1 | sed 's/^pan:[0-9]*: *//')
-		echo "ok model.$kind.$name # $what" >"$d.result"
+		echo "ok model.$kind.$vname # $what" >"$d.result"
 	else
-		echo "fail model.$kind.$name # no violation found" >"$d.result"
+		echo "fail model.$kind.$vname # no violation found" >"$d.result"
 	fi
 }
 
@@ -202,15 +210,25 @@ check_mutants() {
 		"assumption rxe_cleanup_timeout RXE_CLEANUP_TIMEOUT"
 		"assumption sync_gp_only KERNEL_SYNC_GP_ONLY"
 	)
+	local implicit_variants=(
+		"mutant implicit_reclaim_unlocked BUG_RECLAIM_UNLOCKED"
+		"mutant implicit_cancel_first BUG_CANCEL_FIRST"
+		"mutant implicit_no_recheck BUG_NO_RECHECK"
+	)
 	local v i=0
 	# two at a time (2 cores)
 	for v in "${variants[@]}"; do
-		one_variant $v &
+		one_variant $v odp_lifecycle &
+		i=$((i + 1))
+		[ $((i % 2)) -eq 0 ] && wait
+	done
+	for v in "${implicit_variants[@]}"; do
+		one_variant $v odp_implicit &
 		i=$((i + 1))
 		[ $((i % 2)) -eq 0 ] && wait
 	done
 	wait
-	for v in "${variants[@]}"; do
+	for v in "${variants[@]}" "${implicit_variants[@]}"; do
 		set -- $v
 		cat "$work/$2.log" 2>/dev/null
 		cat "$work/$2.result" >>"$results" 2>/dev/null ||
