@@ -21,6 +21,11 @@ for m in "${mods[@]}"; do
 	echo "${m##*/}" >>"$tmp/lib/modules/order"
 done
 install -m 0755 "$here/initramfs-init" "$tmp/init"
+# Guests that boot at once may build it at once: each writes its own
+# file and renames it into place (atomic; the contents are the same).
+part=$(mktemp "$out.XXXXXX")
+trap 'rm -rf "$tmp" "$part"' EXIT
 (cd "$tmp" && find . -print0 | cpio --null -o -H newc --quiet) |
-	gzip -9 >"$out.tmp"
-mv "$out.tmp" "$out"
+	gzip -9 >"$part"
+chmod 0644 "$part"
+mv -f "$part" "$out"
