@@ -7,6 +7,11 @@
 #   make stress   the teardown matrix at 1000 iterations a cell (about 1.5 h)
 #   make demo     boot the guest, load our rxe, run perftest, print a table
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
+#   make dkms-install / dkms-remove
+#                 install the DKMS package into /usr/src and build it for
+#                 the running 6.12 kernel, and for later ones as they are
+#                 installed (needs dkms, linux-source-6.12 and the
+#                 kernel's headers; root)
 #
 # Kernel packages and userspace builds are cached in $(RXE_ODP_CACHE)
 # (default ~/.cache/rxe-odp); the generated Kbuild tree is in build/.
@@ -22,7 +27,9 @@ BUILD := $(TOP)/build/$(KVER)
 MODULES := $(BUILD)/drivers/infiniband/sw/rxe/rdma_rxe.ko \
 	   $(BUILD)/drivers/infiniband/core/odp_mirror.ko
 
-.PHONY: all modules kernel check stress demo lint clean
+.PHONY: all modules kernel check stress demo lint clean dkms-install dkms-remove
+
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
 all: modules
 
@@ -49,3 +56,13 @@ lint: kernel
 
 clean:
 	rm -rf build tests/unit/out userspace/out perf/out tests/lifetime/out
+
+# (dkms add fails when the version is added already: not an error here)
+dkms-install:
+	scripts/dkms-source.sh /usr/src
+	-dkms add rxe-odp/$(DKMS_VERSION)
+	dkms install rxe-odp/$(DKMS_VERSION)
+
+dkms-remove:
+	dkms remove rxe-odp/$(DKMS_VERSION) --all
+	rm -rf /usr/src/rxe-odp-$(DKMS_VERSION)

@@ -16,6 +16,8 @@ pkgs=(
 	python3-pyverbs perftest iproute2
 	# lifecycle model and plots
 	spin gnuplot-nox
+	# the DKMS package's test (dkms add/build/install into scratch trees)
+	dkms
 )
 
 missing=()

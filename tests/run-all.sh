@@ -9,6 +9,8 @@
 #   perftest    perftest 4.5 and 25.01, pinned and --odp, one boot
 #   pyverbs44   rdma-core 44 pyverbs vs. its stock-rxe baseline, one boot
 #   pyverbs65   rdma-core 65 pyverbs vs. its stock-rxe baseline, one boot
+#   dkms        the DKMS package: dkms add/build/install into scratch trees
+#               (tests/dkms), then a guest boot on the installed modules
 #   lifetime    the teardown matrix (tests/lifetime), 100 iterations a
 #               cell, one boot; LIFETIME_ITERATIONS=1000 for the stress
 #               run (make stress)
@@ -28,7 +30,7 @@ top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] ||
-	suites=(unit model c perftest pyverbs44 pyverbs65 lifetime)
+	suites=(unit model c perftest pyverbs44 pyverbs65 dkms lifetime)
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -115,6 +117,10 @@ run_suite() {
 	pyverbs65)
 		[ -s "$out/lanes.txt" ] || pyverbs 65
 		;;
+	dkms)
+		echo "== dkms (host, then guest) started"
+		"$here/dkms/run.sh" "$out/dkms" "$out/dkms.txt"
+		;;
 	esac
 }
 
@@ -136,7 +142,7 @@ for suite in "${suites[@]}"; do
 			echo "fail lifetime.build # tests/lifetime did not build" >>"$out/lifetime.txt"
 		beside+=(lifetime)
 		;;
-	perftest | pyverbs44 | pyverbs65)
+	perftest | pyverbs44 | pyverbs65 | dkms)
 		in_turn+=("$suite")
 		;;
 	*)

@@ -11,6 +11,8 @@
 #                  (default: build/guest-runs/<time>)
 #   --timeout SEC  kill a guest that has not powered off (default 900)
 #   --mem SIZE     guest memory (default 4G)
+#   --build DIR    load our modules from this Kbuild tree (the layout of
+#                  build/<kver>/, the default)
 #   --quiet        print the command's output only on failure
 #
 # Exit status: COMMAND's, or 124 when the guest hung, or 125 when the
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	--mem) mem=$2; shift ;;
+	--build) build=$(cd "$2" && pwd); shift ;;
 	--quiet) quiet=1 ;;
 	--) shift; break ;;
 	*) echo "run-in-guest: unknown option $1" >&2; exit 2 ;;

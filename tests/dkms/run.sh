@@ -1,0 +1,103 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run.sh WORK RESULTS   (host; boots the guest once)
+#
+# The DKMS package as a user installs it, in scratch trees under WORK:
+# scripts/dkms-source.sh writes the source tree, the real dkms (Debian's
+# package) adds, builds and installs it for the pinned kernel against its
+# headers, taking rxe's sources from Debian's linux-source tarball (from
+# the cached .deb, as /usr/src/linux-source-6.12.tar.xz would be); then the
+# guest loads the modules dkms installed into updates/dkms and runs two C
+# test binaries on them. Appends to RESULTS:
+#
+#   ok|fail dkms.install      dkms add + build + install succeeded
+#   ok|fail dkms.modules      both modules in <kver>/updates/dkms, for <kver>
+#   ok|fail dkms.<test>...    the C tests, on the DKMS-built modules
+#   ok|fail guest.dkms.boot   the guest's exit and dmesg gate
+#
+# Exit status: 0 when it ran (whatever the results), 2 on usage errors.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+# shellcheck source=../../kernel.version
+. "$top/kernel.version"
+[ $# -eq 2 ] || { echo "usage: $0 WORK RESULTS" >&2; exit 2; }
+work=$1
+results=$2
+cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
+kver=$KERNEL_ABI-amd64
+kdir=$cache/$kver/root/usr/src/linux-headers-$kver
+series=$(echo "$KERNEL_ABI" | cut -d. -f1,2)
+
+rm -rf "$work"
+mkdir -p "$work"/{src,tree,inst/"$kver",usr,modules}
+log=$work/dkms.log
+dkms_opts=(--dkmstree "$work/tree" --sourcetree "$work/src"
+	   --installtree "$work/inst" -k "$kver" --kernelsourcedir "$kdir")
+
+installed() {
+	local src version
+	src=$("$top/scripts/dkms-source.sh" "$work/src") || return 1
+	version=${src##*-}
+	dpkg-deb --fsys-tarfile "$cache"/debs/linux-source-"$series"_*.deb |
+		tar -x -C "$work/usr" "./usr/src/linux-source-$series.tar.xz" ||
+		return 1
+	export RXE_ODP_LINUX_SOURCE=$work/usr/usr/src/linux-source-$series.tar.xz
+	# --no-depmod: the scratch install tree holds only our modules
+	dkms add "rxe-odp/$version" "${dkms_opts[@]}" &&
+		dkms build "rxe-odp/$version" "${dkms_opts[@]}" &&
+		dkms install --no-depmod "rxe-odp/$version" "${dkms_opts[@]}"
+}
+
+if installed >"$log" 2>&1; then
+	echo "ok dkms.install" >>"$results"
+else
+	tail -n 20 "$log"
+	echo "fail dkms.install # see $log" >>"$results"
+	exit 0
+fi
+
+# The installed modules, laid out as a Kbuild tree for the guest.
+upd=$work/inst/$kver/updates/dkms
+why=""
+for m in drivers/infiniband/core/odp_mirror drivers/infiniband/sw/rxe/rdma_rxe; do
+	ko=$upd/${m##*/}.ko
+	if [ ! -f "$ko" ]; then
+		why+="${ko##*/} not installed; "
+		continue
+	fi
+	case $(modinfo -F vermagic "$ko") in
+	"$kver "*) ;;
+	*) why+="${ko##*/} vermagic $(modinfo -F vermagic "$ko"); " ;;
+	esac
+	mkdir -p "$work/modules/${m%/*}"
+	cp "$ko" "$work/modules/$m.ko"
+done
+if [ -n "$why" ]; then
+	echo "fail dkms.modules # ${why%; }" >>"$results"
+	exit 0
+fi
+echo "ok dkms.modules" >>"$results"
+
+make -s -C "$top/userspace" tests || {
+	echo "fail dkms.userspace # userspace did not build" >>"$results"
+	exit 0
+}
+rc=0
+"$top/tests/vm/run-in-guest.sh" --quiet --build "$work/modules" \
+	--out "$work/guest" -- "$top/tests/c/run.sh" /results/results.txt \
+	pinned_data odp_implicit || rc=$?
+if [ -s "$work/guest/results.txt" ]; then
+	sed 's/^\(ok\|fail\|skip\) /&dkms./' "$work/guest/results.txt" >>"$results"
+else
+	echo "fail dkms.results # the guest reported no test results" >>"$results"
+fi
+case $rc in
+0) echo "ok guest.dkms.boot" ;;
+124) echo "fail guest.dkms.boot # guest hung or died" ;;
+125) echo "fail guest.dkms.boot # kernel report in dmesg" ;;
+*) echo "fail guest.dkms.boot # suite command exited $rc" ;;
+esac >>"$results"
+exit 0
