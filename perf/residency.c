@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kv_file.h"
 #include "verbs_util.h"
 
 #define HUGE_SZ		(2UL << 20)
@@ -63,17 +64,7 @@ static long kernel_kib(void)
 /* A count of odp_mirror's debugfs live file; -1 if missing. */
 static long live(const char *name)
 {
-	char key[64];
-	long v, found = -1;
-	FILE *f = fopen(LIVE_PATH, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
+	return (long)kv_file_value(LIVE_PATH, name);
 }
 
 static int parse_size(const char *s, uint64_t *out)

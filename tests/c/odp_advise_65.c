@@ -111,16 +111,10 @@ FIXTURE_SETUP(advise)
 {
 	const uint32_t need = IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ;
 	struct ibv_device_attr_ex ax;
-	int ret;
 
 	self->pg = (size_t)sysconf(_SC_PAGESIZE);
 	self->size = NPAGES * self->pg;
-	ret = tu_open(&self->cfg, &self->v);
-	if (ret == -ENODEV)
-		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
-	ASSERT_EQ(0, ret);
-	memset(&ax, 0, sizeof(ax));
-	ASSERT_EQ(0, ibv_query_device_ex(self->v.ctx, NULL, &ax));
+	TU_OPEN_QUERY(&self->cfg, &self->v, &ax);
 	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT) ||
 	    (ax.odp_caps.per_transport_caps.rc_odp_caps & need) != need)
 		SKIP(return, "%s has no RC ODP WRITE/READ support",
@@ -714,12 +708,7 @@ TEST_F_TIMEOUT(race, async_prefetch_races_dereg_and_exit, 500)
 
 	if (access(TU_LIVE_PATH, R_OK))
 		SKIP(return, "no %s (odp_mirror not loaded?)", TU_LIVE_PATH);
-	ret = tu_open(&cfg, &v);
-	if (ret == -ENODEV)
-		SKIP(return, "no RDMA device %s", cfg.dev_name);
-	ASSERT_EQ(0, ret);
-	memset(&ax, 0, sizeof(ax));
-	ASSERT_EQ(0, ibv_query_device_ex(v.ctx, NULL, &ax));
+	TU_OPEN_QUERY(&cfg, &v, &ax);
 	ASSERT_EQ(0, vu_close(&v));
 	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT))
 		SKIP(return, "%s has no ODP support", cfg.dev_name);

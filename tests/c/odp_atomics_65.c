@@ -71,14 +71,8 @@ FIXTURE_SETUP(atomics)
 			 .max_send_sge = 1, .max_recv_sge = 1 },
 	};
 	struct ibv_device_attr_ex ax;
-	int ret;
 
-	ret = tu_open(&self->cfg, &self->v);
-	if (ret == -ENODEV)
-		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
-	ASSERT_EQ(0, ret);
-	memset(&ax, 0, sizeof(ax));
-	ASSERT_EQ(0, ibv_query_device_ex(self->v.ctx, NULL, &ax));
+	TU_OPEN_QUERY(&self->cfg, &self->v, &ax);
 	if ((ax.odp_caps.per_transport_caps.rc_odp_caps & need) != need)
 		SKIP(return, "%s has no RC ODP atomic write support",
 		     self->cfg.dev_name);

@@ -72,22 +72,6 @@ static int write_str(const char *path, const char *s)
 	return n == (ssize_t)strlen(s) ? 0 : -EIO;
 }
 
-/* The value of @key in the cgroup file @path ("key value" lines), or -1. */
-static long long cg_key(const char *path, const char *key)
-{
-	char k[64];
-	long long v, found = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %lld", k, &v) == 2)
-		if (!strcmp(k, key))
-			found = v;
-	fclose(f);
-	return found;
-}
-
 FIXTURE(memcg) {
 	char		dir[96];
 	char		path[160];
@@ -224,7 +208,7 @@ TEST_F_TIMEOUT(memcg, thousand_tib_mrs_and_fill_beyond_limit, 400)
 	int p[2], status;
 	pid_t pid;
 
-	oom_global0 = cg_key("/proc/vmstat", "oom_kill");
+	oom_global0 = kv_file_value("/proc/vmstat", "oom_kill");
 	ASSERT_EQ(0, pipe(p));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -263,8 +247,8 @@ TEST_F_TIMEOUT(memcg, thousand_tib_mrs_and_fill_beyond_limit, 400)
 	EXPECT_LT(r.cur_end, r.cur_after + (long long)(CG_LIMIT / 8));
 
 	/* nothing outside the cgroup was touched */
-	oom_cg = cg_key(cg_file(self, "memory.events"), "oom_kill");
-	oom_global1 = cg_key("/proc/vmstat", "oom_kill");
+	oom_cg = kv_file_value(cg_file(self, "memory.events"), "oom_kill");
+	oom_global1 = kv_file_value("/proc/vmstat", "oom_kill");
 	EXPECT_EQ(0, oom_cg);
 	EXPECT_EQ(oom_global0, oom_global1);
 	EXPECT_TRUE(tu_pattern_bytes("canary outside the cgroup",

@@ -115,18 +115,10 @@ FIXTURE_SETUP(odp)
 			      IBV_ODP_SUPPORT_ATOMIC;
 	struct ibv_device_attr_ex ax;
 	uint32_t rc;
-	int ret;
 
 	self->fd = -1;
 	self->pg = (size_t)sysconf(_SC_PAGESIZE);
-	ret = tu_open(&self->cfg, &self->v);
-	if (ret == -ENODEV)
-		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
-	ASSERT_EQ(0, ret);
-
-	memset(&ax, 0, sizeof(ax));
-	ret = ibv_query_device_ex(self->v.ctx, NULL, &ax);
-	ASSERT_EQ(0, ret) TH_LOG("ibv_query_device_ex: %s", strerror(ret));
+	TU_OPEN_QUERY(&self->cfg, &self->v, &ax);
 	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT))
 		SKIP(return, "%s has no ODP support", self->cfg.dev_name);
 	rc = ax.odp_caps.per_transport_caps.rc_odp_caps;

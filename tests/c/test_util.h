@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_file.h"
 #include "verbs_util.h"
 
 #define TU_GUARD	0x5a	/* bytes no operation may touch */
@@ -108,6 +109,23 @@ static inline int tu_open(struct vu_config *cfg, struct vu_ctx *v)
 	ret = vu_config_from_env(cfg);
 	return ret ? ret : vu_open(v, cfg);
 }
+
+/*
+ * In a test or a fixture's setup: open the environment's RDMA device into
+ * @v (tu_open(); the test is skipped when there is no such device) and
+ * read its extended attributes into @ax.
+ */
+#define TU_OPEN_QUERY(cfg, v, ax) do {					\
+	int __ret = tu_open(cfg, v);					\
+									\
+	if (__ret == -ENODEV)						\
+		SKIP(return, "no RDMA device %s", (cfg)->dev_name);	\
+	ASSERT_EQ(0, __ret);						\
+	memset(ax, 0, sizeof(*(ax)));					\
+	__ret = ibv_query_device_ex((v)->ctx, NULL, ax);		\
+	ASSERT_EQ(0, __ret) TH_LOG("ibv_query_device_ex: %s",		\
+				   strerror(__ret));			\
+} while (0)
 
 /* ---- one operation at a time ---------------------------------------- */
 
@@ -211,17 +229,7 @@ static inline int tu_write_long(const char *path, long v)
 /* A line "NAME VALUE" of odp_mirror's debugfs file; -1 if missing. */
 static inline long tu_live_count(const char *name)
 {
-	char key[64];
-	long v, found = -1;
-	FILE *f = fopen(TU_LIVE_PATH, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
+	return (long)kv_file_value(TU_LIVE_PATH, name);
 }
 
 /*
