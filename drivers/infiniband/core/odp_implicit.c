@@ -277,7 +277,7 @@ odp_mirror_umem_get_implicit(bool writable,
 	}
 	odp_umem_init(umem, 0, TASK_SIZE, writable, totals);
 	init_rwsem(&imp->children_lock);
-	xa_init(&imp->children);
+	xa_init_flags(&imp->children, XA_FLAGS_ACCOUNT);
 	INIT_WORK(&imp->reclaim_work, odp_implicit_reclaim);
 	umem->implicit = imp;
 

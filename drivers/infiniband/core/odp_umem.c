@@ -646,8 +646,13 @@ void odp_umem_init(struct odp_mirror_umem *umem, unsigned long start,
 	if (totals)
 		umem->totals = *totals;
 	init_rwsem(&umem->lock);
-	xa_init(&umem->pfns);
-	xa_init(&umem->huge);
+	/*
+	 * XA_FLAGS_ACCOUNT: the xarray's own allocations (GFP_NOWAIT under
+	 * its lock, before it falls back to the gfp it was given) are
+	 * charged too, to the memcg active at the time (odp_fault()).
+	 */
+	xa_init_flags(&umem->pfns, XA_FLAGS_ACCOUNT);
+	xa_init_flags(&umem->huge, XA_FLAGS_ACCOUNT);
 }
 
 /**
