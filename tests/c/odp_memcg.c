@@ -131,14 +131,18 @@ struct owner {
 	struct vu_qp_pair	qps;
 	struct ibv_mr		*lmr;	/* over @res */
 	uint64_t		*res;	/* where FETCH_ADD results land */
+	uint8_t			*buf;	/* the mapping the MRs are over */
 };
 
 /*
  * Move the calling process into the cgroup, unkillable by the OOM
- * killer, open the device with a loopback QP pair and lock what is
- * mapped so far into memory. Returns NULL, or why it failed.
+ * killer, open the device with a loopback QP pair, lock what is mapped
+ * so far into memory, then map @size bytes (MAP_NORESERVE, after
+ * mlockall(), which must not populate them) into o->buf with @advice.
+ * Returns NULL, or why it failed.
  */
-static const char *owner_setup(FIXTURE_DATA(memcg) *self, struct owner *o)
+static const char *owner_setup(FIXTURE_DATA(memcg) *self, struct owner *o,
+			       size_t size, int advice)
 {
 	char pid[16];
 
@@ -158,6 +162,11 @@ static const char *owner_setup(FIXTURE_DATA(memcg) *self, struct owner *o)
 	/* everything mapped so far stays resident */
 	if (mlockall(MCL_CURRENT))
 		return "mlockall";
+	o->buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (o->buf == MAP_FAILED)
+		return "mmap";
+	madvise(o->buf, size, advice);
 	return NULL;
 }
 
@@ -179,19 +188,12 @@ owner(FIXTURE_DATA(memcg) *self, int out)
 	uint8_t *big;
 	int i, st;
 
-	why = owner_setup(self, &o);
+	why = owner_setup(self, &o, TIB, MADV_HUGEPAGE);
 	if (why) {
 		snprintf(r.fail, sizeof(r.fail), "%s", why);
 		goto out;
 	}
-	/* the big mapping comes after mlockall(), which must not populate it */
-	big = mmap(NULL, TIB, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (big == MAP_FAILED) {
-		snprintf(r.fail, sizeof(r.fail), "mmap: %s", strerror(errno));
-		goto out;
-	}
-	madvise(big, TIB, MADV_HUGEPAGE);
+	big = o.buf;
 
 	r.cur_before = tu_read_long(cg_file(self, "memory.current"));
 	for (i = 0; i < N_MRS; i++) {
@@ -313,18 +315,12 @@ owner_translations(FIXTURE_DATA(memcg) *self, int out)
 	size_t off;
 	int st;
 
-	why = owner_setup(self, &o);
+	why = owner_setup(self, &o, TRANS_SIZE, MADV_NOHUGEPAGE);
 	if (why) {
 		snprintf(r.fail, sizeof(r.fail), "%s", why);
 		goto out;
 	}
-	buf = mmap(NULL, TRANS_SIZE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (buf == MAP_FAILED) {
-		snprintf(r.fail, sizeof(r.fail), "mmap: %s", strerror(errno));
-		goto out;
-	}
-	madvise(buf, TRANS_SIZE, MADV_NOHUGEPAGE);
+	buf = o.buf;
 	memset(buf, 1, TRANS_SIZE);
 	mr = ibv_reg_mr(o.v.pd, buf, TRANS_SIZE, ACC_ODP);
 	if (!mr) {
