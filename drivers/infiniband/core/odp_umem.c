@@ -12,6 +12,7 @@
  */
 #include <linux/hmm.h>
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
 #include <linux/magic.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
@@ -102,21 +103,119 @@ static const struct mmu_interval_notifier_ops odp_umem_ops = {
 };
 
 /*
- * The mirror API does not refuse memfd_secret mappings, whose pages are
- * absent from the direct map; refuse them here, by their file system.
+ * Memory the mirror must never map. The mirror API does not refuse
+ * memfd_secret mappings, whose pages are absent from the direct map;
+ * refuse them here, by their file system. (hmm_range_fault() itself
+ * refuses VM_IO/VM_PFNMAP and unreadable VMAs, and never reports their
+ * pages as valid.)
  */
-static int odp_check_vmas(struct mm_struct *mm, unsigned long start,
-			  unsigned long end)
+static bool odp_vma_refused(struct vm_area_struct *vma)
 {
-	VMA_ITERATOR(vmi, mm, start);
+	return vma->vm_file &&
+	       file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC;
+}
+
+/*
+ * odp_fault_window() - Choose what one snapshot of odp_fault() covers.
+ * @umem: the umem
+ * @mm: its mm, mmap lock held
+ * @va: first address of the request
+ * @req_end: end of the request
+ * @range: its start and end are set
+ *
+ * The request itself must not touch refused memory (odp_vma_refused()).
+ * It is widened to whole PMDs inside the umem so that a huge page it
+ * touches can be recorded as one entry; every valid page of the window is
+ * recorded, so the widening too stays out of refused VMAs: it shrinks to
+ * the memory between the refused VMAs nearest the request, never fails.
+ *
+ * Return: 0, or -EFAULT when the request touches refused memory.
+ */
+static int odp_fault_window(struct odp_mirror_umem *umem,
+			    struct mm_struct *mm, unsigned long va,
+			    unsigned long req_end, struct hmm_range *range)
+{
+	unsigned long start = max(ALIGN_DOWN(va, PMD_SIZE), umem->start);
+	unsigned long end = min(ALIGN(req_end, PMD_SIZE), umem->end);
 	struct vm_area_struct *vma;
+	struct vma_iterator vmi;
 
 	mmap_assert_locked(mm);
+	vma_iter_init(&vmi, mm, start);
 	for_each_vma_range(vmi, vma, end) {
-		if (vma->vm_file &&
-		    file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC)
+		if (!odp_vma_refused(vma))
+			continue;
+		if (vma->vm_start >= req_end) {
+			end = vma->vm_start;
+			break;
+		}
+		if (vma->vm_end > va)
 			return -EFAULT;
+		start = vma->vm_end;
 	}
+	range->start = start;
+	range->end = end;
+	return 0;
+}
+
+/*
+ * odp_fault_hugetlb() - Ask hmm_range_fault() to fault the hugetlb pages
+ * that the request [@va, @req_end) touches.
+ *
+ * hmm_range_fault() takes the request flags of a hugetlb page from the
+ * first page of it that its walk reaches: the page at the page's start,
+ * or at the window's start if that lies inside it. A request that begins
+ * past that point would never fault the page in; so the flags go to that
+ * first page too. Faulting a hugetlb page maps all of it anyway.
+ */
+static void odp_fault_hugetlb(struct mm_struct *mm, struct hmm_range *range,
+			      unsigned long va, unsigned long req_end,
+			      unsigned long flags)
+{
+	VMA_ITERATOR(vmi, mm, va);
+	struct vm_area_struct *vma;
+	unsigned long addr, size, first;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, req_end) {
+		if (!is_vm_hugetlb_page(vma))
+			continue;
+		size = vma_kernel_pagesize(vma);
+		addr = ALIGN_DOWN(max(va, vma->vm_start), size);
+		for (; addr < min(req_end, vma->vm_end); addr += size) {
+			first = max3(addr, range->start, vma->vm_start);
+			range->hmm_pfns[(first - range->start) >> PAGE_SHIFT] |=
+				flags;
+		}
+	}
+}
+
+/*
+ * odp_fault_prepare() - Set up one snapshot of odp_fault() under the mmap
+ * lock: its window (odp_fault_window()) and the per-page requests, @flags
+ * for the @npages pages at @va (and what hugetlb needs, odp_fault_hugetlb()),
+ * nothing for the rest of the window.
+ */
+static int odp_fault_prepare(struct odp_mirror_umem *umem,
+			     struct mm_struct *mm, unsigned long va,
+			     unsigned long npages, unsigned long flags,
+			     struct hmm_range *range)
+{
+	unsigned long req_end = va + (npages << PAGE_SHIFT);
+	unsigned long i, req_first, wpages;
+	int ret;
+
+	ret = odp_fault_window(umem, mm, va, req_end, range);
+	if (ret)
+		return ret;
+	req_first = (va - range->start) >> PAGE_SHIFT;
+	wpages = (range->end - range->start) >> PAGE_SHIFT;
+	/* hmm_range_fault() overwrites the per-page requests */
+	for (i = 0; i < wpages; i++)
+		range->hmm_pfns[i] = i >= req_first &&
+				     i < req_first + npages ? flags : 0;
+	if (flags)
+		odp_fault_hugetlb(mm, range, va, req_end, flags);
 	return 0;
 }
 
@@ -164,6 +263,33 @@ static int odp_reserve(struct odp_mirror_umem *umem,
 		}
 	}
 	return ret;
+}
+
+/*
+ * Release the slots odp_reserve() reserved for @range that hold no entry:
+ * a snapshot that is retried, or fails, must not leave reservations
+ * behind, or translation memory would follow "ever touched" rather than
+ * "resident" (a reserved slot is invisible to lookups and invalidations,
+ * and keeps its xarray node until the umem goes). Slots that hold an
+ * entry are left alone; one that another fault had reserved as well is
+ * released too, and that fault reserves again if it must (odp_fault()).
+ */
+static void odp_unreserve(struct odp_mirror_umem *umem,
+			  const struct hmm_range *range)
+{
+	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long i, va;
+
+	lockdep_assert_held_write(&umem->lock);
+	for (i = 0; i < npages; i++) {
+		va = range->start + (i << PAGE_SHIFT);
+		if (odp_huge_at(range, i)) {
+			xa_release(&umem->huge, va >> PMD_SHIFT);
+			i += ODP_HUGE_PAGES - 1;
+		} else if (range->hmm_pfns[i] & HMM_PFN_VALID) {
+			xa_release(&umem->pfns, va >> PAGE_SHIFT);
+		}
+	}
 }
 
 static int odp_store(struct odp_mirror_umem *umem, struct xarray *xa,
@@ -230,14 +356,15 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
  * @total: the driver's total to add them to as well, or NULL
  *
  * The snapshot covers the request widened to whole PMDs (inside the
- * umem), so that a huge page it touches can be recorded as one entry;
- * the widening is only looked at, never faulted in.
+ * umem, and outside refused memory: odp_fault_window()), so that a huge
+ * page it touches can be recorded as one entry; the widening is only
+ * looked at, never faulted in.
  *
  * Context: process or kworker context, no odp_mirror lock held; sleeps.
  * Return: 0, -EFAULT (nothing mapped there, PROT_NONE, VM_IO/VM_PFNMAP,
  * memfd_secret, or the mm is gone), -EPERM (write to a read-only
- * mapping), -ENOMEM, or -EAGAIN when invalidations kept winning for
- * HMM_RANGE_DEFAULT_TIMEOUT.
+ * mapping), -ENOMEM, -EINTR (the calling task was killed), or -EAGAIN
+ * when invalidations kept winning for HMM_RANGE_DEFAULT_TIMEOUT.
  */
 static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		     unsigned long npages, unsigned long flags,
@@ -247,14 +374,14 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
-		.start = max(ALIGN_DOWN(va, PMD_SIZE), umem->start),
-		.end = min(ALIGN(req_end, PMD_SIZE), umem->end),
 		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 	};
-	unsigned long req_first = (va - range.start) >> PAGE_SHIFT;
-	unsigned long wpages = (range.end - range.start) >> PAGE_SHIFT;
+	/* the widest window odp_fault_window() may choose */
+	unsigned long wpages = (min(ALIGN(req_end, PMD_SIZE), umem->end) -
+				max(ALIGN_DOWN(va, PMD_SIZE), umem->start)) >>
+			       PAGE_SHIFT;
 	struct mem_cgroup *old_memcg;
-	unsigned long timeout, i;
+	unsigned long timeout;
 	long recorded;
 	int ret;
 
@@ -277,38 +404,50 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			ret = -EAGAIN;
 			break;
 		}
-		/* hmm_range_fault() overwrites the per-page requests */
-		for (i = 0; i < wpages; i++)
-			range.hmm_pfns[i] = i >= req_first &&
-					    i < req_first + npages ? flags : 0;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		range.notifier_seq = mmu_interval_read_begin(&umem->notifier);
 		mmap_read_lock(mm);
-		ret = odp_check_vmas(mm, va, req_end);
+		ret = odp_fault_prepare(umem, mm, va, npages, flags, &range);
 		if (!ret)
 			ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY)
 			continue;
-		if (!ret) {
-			old_memcg = set_active_memcg(umem->memcg);
-			ret = odp_reserve(umem, &range);
-			set_active_memcg(old_memcg);
-		}
 		if (ret)
 			break;
+		old_memcg = set_active_memcg(umem->memcg);
+		ret = odp_reserve(umem, &range);
+		set_active_memcg(old_memcg);
 
 		down_write(&umem->lock);
+		if (ret) {
+			odp_unreserve(umem, &range);
+			up_write(&umem->lock);
+			break;
+		}
 		if (mmu_interval_read_retry(&umem->notifier,
 					    range.notifier_seq)) {
+			odp_unreserve(umem, &range);
 			up_write(&umem->lock);
 			continue;
 		}
-		recorded = odp_record(umem, &range, req_first, npages);
-		up_write(&umem->lock);
+		recorded = odp_record(umem, &range,
+				      (va - range.start) >> PAGE_SHIFT,
+				      npages);
 		if (recorded < 0) {
-			ret = recorded;
-			break;
+			/*
+			 * A concurrent fault released a slot reserved for
+			 * both, and GFP_NOWAIT could not refill it: reserve
+			 * again, with reclaim, outside the lock.
+			 */
+			odp_unreserve(umem, &range);
+			up_write(&umem->lock);
+			continue;
 		}
+		up_write(&umem->lock);
 		odp_count(own, total, recorded);
 		break;
 	}
@@ -368,6 +507,40 @@ static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
 }
 
 /*
+ * Mark the folio of @pfn dirty before a write through the mirror changes
+ * it. The write goes through the kernel mapping, so neither the user PTE
+ * nor the folio becomes dirty by itself, and hmm_range_fault() does not
+ * fault a present, writable, clean PTE: without this, reclaim would drop
+ * the written data (a clean MADV_FREE page is discarded, a clean
+ * swap-cache page freed; a file page written back before our write and
+ * still mapped writable would never be written again).
+ *
+ * Why here, at write time, and not when an invalidation drops the entry
+ * (as ib_umem_odp does for every writable entry): only pages that are
+ * really written become dirty, so lazy-free memory that remote peers only
+ * read stays discardable and file pages are not written back for nothing;
+ * and the folio is dirty before the invalidation that drops the entry can
+ * even start, so reclaim (which invalidates before it looks at the dirty
+ * bit) and writeback (folio_mkclean() invalidates before the dirty bit is
+ * cleared, so our write is in the data it writes) both see it.
+ *
+ * No folio lock (it may not be taken under umem->lock: reclaim holds it
+ * when it invalidates, which takes umem->lock for writing). Like
+ * zap_pte_range() under the page table lock, we rely on the page being
+ * mapped: the caller holds umem->lock for reading and the entry is there,
+ * so the PTE still maps the page, and truncation, which must unmap it
+ * first and therefore invalidate, cannot take the folio out of its
+ * mapping meanwhile (see folio_mark_dirty()).
+ */
+static void odp_mark_dirty(unsigned long pfn)
+{
+	struct folio *folio = page_folio(pfn_to_page(pfn));
+
+	if (!folio_test_dirty(folio))
+		folio_mark_dirty(folio);
+}
+
+/*
  * One stay in the read-side section: run @fn on [*@va, @end), at most
  * ODP_STAY_PAGES pages of it, all or nothing. Every page of the stay is
  * checked first, so an access that fails leaves its memory untouched.
@@ -392,9 +565,13 @@ static int odp_access_stay(struct odp_mirror_umem *umem, unsigned long *va,
 			goto out;
 		}
 	}
-	for (addr = *va; addr < stay_end; addr += n) {
-		void *kaddr = kmap_local_pfn(odp_usable_pfn(umem, addr, write));
+	for (addr = *va; fn && addr < stay_end; addr += n) {
+		unsigned long pfn = odp_usable_pfn(umem, addr, write);
+		void *kaddr;
 
+		if (write)
+			odp_mark_dirty(pfn);
+		kaddr = kmap_local_pfn(pfn);
 		n = min(stay_end - addr, PAGE_SIZE - offset_in_page(addr));
 		ret = fn(ctx, kaddr + offset_in_page(addr), n);
 		kunmap_local(kaddr);
@@ -483,13 +660,23 @@ static int odp_access_range(struct odp_mirror_umem *umem, unsigned long va,
  * has not called @fn at all (on an implicit umem, as long as it does not
  * cross a 1 GiB boundary, where its stays are cut).
  *
+ * Dirty contract: with @write, every page handed to @fn is marked dirty
+ * (its folio) before @fn runs, so the invalidation that drops its entry,
+ * and reclaim or writeback behind it, always find the page dirty: data
+ * that @fn writes is never discarded with a clean page. Without @write,
+ * @fn must not write.
+ *
+ * Lifetime: the caller keeps @umem (and whatever @fn and @ctx use) alive
+ * until this returns, however long a fault waits for the memory's
+ * backing; odp_mirror_umem_release() must not run meanwhile.
+ *
  * Context: process or kworker context; sleeps. The caller holds no
  * spinlock (take it inside @fn).
  * Return: 0; -EFAULT when the range leaves the umem or maps nothing,
  * PROT_NONE, VM_IO/VM_PFNMAP or memfd_secret memory, or the mm is gone;
- * -EPERM for @write to a read-only mapping or umem; -ENOMEM; -EAGAIN
- * when invalidations kept taking the pages away (retry later); or the
- * error @fn returned.
+ * -EPERM for @write to a read-only mapping or umem; -ENOMEM; -EINTR when
+ * the calling task was killed; -EAGAIN when invalidations kept taking
+ * the pages away (retry later); or the error @fn returned.
  */
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx)
@@ -559,11 +746,6 @@ int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefetch);
 
-static int odp_touch_nothing(void *ctx, void *kaddr, size_t len)
-{
-	return 0;
-}
-
 /**
  * odp_mirror_umem_prefault() - Fault a range in ahead of its accesses.
  * @umem: the umem the range lies in
@@ -581,8 +763,11 @@ static int odp_touch_nothing(void *ctx, void *kaddr, size_t len)
 int odp_mirror_umem_prefault(struct odp_mirror_umem *umem, u64 va, u64 len,
 			     bool write)
 {
-	return odp_mirror_umem_access(umem, va, min(len, ODP_PREFAULT_MAX),
-				      write, odp_touch_nothing, NULL);
+	/* no @fn: fault and record, touch nothing, dirty nothing */
+	struct odp_access a = { .write = write };
+
+	return odp_walk(umem, va, min(len, ODP_PREFAULT_MAX), write,
+			odp_access_range, &a);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefault);
 

@@ -322,9 +322,49 @@ struct rxe_odp_prefetch_sge {
 struct rxe_odp_prefetch {
 	struct work_struct		work;
 	enum ib_uverbs_advise_mr_advice	advice;
+	/* counted in its MRs' odp_prefetches (asynchronous) */
+	bool				counted;
 	u32				num_sge;
 	struct rxe_odp_prefetch_sge	sge[] __counted_by(num_sge);
 };
+
+/*
+ * Asynchronous prefetches in flight on one MR, counted once per SGE that
+ * names it: without a bound, a process could queue work (and kernel
+ * memory) without end. The excess is refused with -EBUSY. A synchronous
+ * prefetch runs in the caller's context and is not counted.
+ */
+#define RXE_ODP_PREFETCH_MAX	64
+
+/* Drop the MR references of the first @n SGEs of @p. */
+static void rxe_odp_prefetch_put(struct rxe_odp_prefetch *p, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		if (p->counted)
+			atomic_dec(&p->sge[i].mr->odp_prefetches);
+		rxe_put(p->sge[i].mr);
+	}
+}
+
+/* Count @p in its MRs; -EBUSY if one has RXE_ODP_PREFETCH_MAX already. */
+static int rxe_odp_prefetch_count(struct rxe_odp_prefetch *p)
+{
+	u32 i;
+
+	for (i = 0; i < p->num_sge; i++) {
+		if (atomic_inc_return(&p->sge[i].mr->odp_prefetches) >
+		    RXE_ODP_PREFETCH_MAX) {
+			i++;
+			while (i--)
+				atomic_dec(&p->sge[i].mr->odp_prefetches);
+			return -EBUSY;
+		}
+	}
+	p->counted = true;
+	return 0;
+}
 
 /*
  * Resolve and check every SGE before any prefetch runs, taking an MR
@@ -364,8 +404,7 @@ static int rxe_odp_prefetch_prepare(struct rxe_pd *pd, struct ib_sge *sg_list,
 	return 0;
 
 err_put:
-	while (i--)
-		rxe_put(p->sge[i].mr);
+	rxe_odp_prefetch_put(p, i);
 	return err;
 }
 
@@ -377,15 +416,14 @@ static int rxe_odp_prefetch_run(struct rxe_odp_prefetch *p)
 	int err = 0;
 	u32 i;
 
-	for (i = 0; i < p->num_sge; i++) {
+	for (i = 0; i < p->num_sge && !err; i++) {
 		struct rxe_odp_prefetch_sge *s = &p->sge[i];
 
-		if (!err)
-			err = odp_mirror_umem_prefetch(s->mr->odp_umem, s->va,
-						       s->len, write, fault,
-						       rxe_odp_mr_valid, s->mr);
-		rxe_put(s->mr);
+		err = odp_mirror_umem_prefetch(s->mr->odp_umem, s->va, s->len,
+					       write, fault, rxe_odp_mr_valid,
+					       s->mr);
 	}
+	rxe_odp_prefetch_put(p, p->num_sge);
 	kfree(p);
 	return err;
 }
@@ -409,12 +447,16 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
  * Every SGE is checked before anything runs. A synchronous prefetch
  * returns the first fault error; an asynchronous one runs on rxe_wq with
  * references on its MRs, which deregistration waits for (and which module
- * exit drains), and ends early when an MR goes away.
+ * exit drains), and ends early when an MR goes away. At most
+ * RXE_ODP_PREFETCH_MAX asynchronous prefetches are in flight per MR; its
+ * memory is charged to the caller's memory cgroup.
  *
  * Context: process context; a synchronous prefetch sleeps.
- * Return: 0, -EOPNOTSUPP for other advice, -ENOMEM, or an error of the
- * SGE checks (rxe_odp_prefetch_prepare()) or of the prefetch (-EFAULT for
- * memory that is not mapped, -EPERM for a read-only mapping).
+ * Return: 0, -EOPNOTSUPP for other advice, -ENOMEM, -EBUSY when an MR
+ * has RXE_ODP_PREFETCH_MAX asynchronous prefetches in flight, or an
+ * error of the SGE checks (rxe_odp_prefetch_prepare()) or of the
+ * prefetch (-EFAULT for memory that is not mapped, -EPERM for a
+ * read-only mapping, -EINTR when the caller was killed).
  */
 int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
@@ -433,7 +475,7 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		return -EOPNOTSUPP;
 	}
 
-	p = kzalloc(struct_size(p, sge, num_sge), GFP_KERNEL);
+	p = kzalloc(struct_size(p, sge, num_sge), GFP_KERNEL_ACCOUNT);
 	if (!p)
 		return -ENOMEM;
 	p->num_sge = num_sge;
@@ -446,6 +488,12 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 
 	if (flags & IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 		return rxe_odp_prefetch_run(p);
+	err = rxe_odp_prefetch_count(p);
+	if (err) {
+		rxe_odp_prefetch_put(p, p->num_sge);
+		kfree(p);
+		return err;
+	}
 	INIT_WORK(&p->work, rxe_odp_prefetch_work);
 	rxe_queue_work(&p->work);
 	return 0;
