@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * debugfs view of odp_mirror's live objects, for the lifetime tests:
- * /sys/kernel/debug/odp_mirror/live. Diagnostics only, not an ABI.
+ * /sys/kernel/debug/odp_mirror/live; and a fault-injection knob for the
+ * tests of drivers' retry paths: /sys/kernel/debug/odp_mirror/
+ * fail_access_nth. Diagnostics only, not an ABI.
  */
 #include <linux/debugfs.h>
 #include <linux/mmu_notifier.h>
@@ -10,6 +12,26 @@
 #include "odp_mirror_internal.h"
 
 static struct dentry *odp_debugfs_dir;
+
+/*
+ * Writing N > 0 makes the Nth odp_mirror_umem_access() from then on fail
+ * with -EAGAIN, as if invalidations had kept taking its pages, once;
+ * reading shows how many accesses are left before it (0: none pending).
+ */
+static atomic_t odp_fail_access_nth = ATOMIC_INIT(0);
+
+/**
+ * odp_inject_access_failure() - Should this access fail (fail_access_nth)?
+ *
+ * Return: true for the access that the knob names.
+ */
+bool odp_inject_access_failure(void)
+{
+	/* the common case: nothing armed, one read */
+	if (likely(!atomic_read(&odp_fail_access_nth)))
+		return false;
+	return atomic_dec_if_positive(&odp_fail_access_nth) == 0;
+}
 
 /*
  * per_mm structs are freed after an SRCU grace period: count them, wait
@@ -39,6 +61,8 @@ void odp_debugfs_init(void)
 	odp_debugfs_dir = debugfs_create_dir("odp_mirror", NULL);
 	debugfs_create_file("live", 0444, odp_debugfs_dir, NULL,
 			    &odp_live_fops);
+	debugfs_create_atomic_t("fail_access_nth", 0600, odp_debugfs_dir,
+				&odp_fail_access_nth);
 }
 
 void odp_debugfs_exit(void)

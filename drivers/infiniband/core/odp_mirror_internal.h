@@ -113,6 +113,7 @@ extern atomic_long_t odp_live_children;
 /* odp_debugfs.c */
 void odp_debugfs_init(void);
 void odp_debugfs_exit(void);
+bool odp_inject_access_failure(void);
 
 /* odp_umem.c */
 /* Work on [va, end) of an explicit umem or child, checked to lie inside. */

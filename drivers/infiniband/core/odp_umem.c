@@ -683,6 +683,8 @@ int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 {
 	struct odp_access a = { .write = write, .fn = fn, .ctx = ctx };
 
+	if (odp_inject_access_failure())
+		return -EAGAIN;
 	return odp_walk(umem, va, len, write, odp_access_range, &a);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_access);
