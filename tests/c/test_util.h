@@ -8,6 +8,7 @@
 #define TEST_UTIL_H
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -126,6 +127,74 @@ static inline int tu_open(struct vu_config *cfg, struct vu_ctx *v)
 	ASSERT_EQ(0, __ret) TH_LOG("ibv_query_device_ex: %s",		\
 				   strerror(__ret));			\
 } while (0)
+
+/*
+ * Our rdma_rxe is loaded: an out-of-tree module (taint flag O), as the
+ * guest's (tests/vm/guest-init.sh) and the DKMS package's are. Debian's
+ * stock rdma_rxe is not.
+ */
+static inline bool tu_rxe_is_ours(void)
+{
+	char taint[32] = "";
+	FILE *f = fopen("/sys/module/rdma_rxe/taint", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(taint, sizeof(taint), f))
+		taint[0] = 0;
+	fclose(f);
+	return strchr(taint, 'O') != NULL;
+}
+
+/*
+ * In a test or a fixture's setup: a capability @cond that our rxe
+ * advertises. Without it the test fails when our rdma_rxe is loaded
+ * (tu_rxe_is_ours()) and is skipped on any other device.
+ */
+#define TU_REQUIRE_CAP(cond, fmt, ...) do {				\
+	if (!(cond)) {							\
+		ASSERT_FALSE(tu_rxe_is_ours())				\
+			TH_LOG("our rdma_rxe is loaded, yet " fmt,	\
+			       ##__VA_ARGS__);				\
+		SKIP(return, fmt, ##__VA_ARGS__);			\
+	}								\
+} while (0)
+
+/* ---- reclaim ------------------------------------------------------------ */
+
+/*
+ * Pin the calling process to the CPU it runs on; returns that CPU or a
+ * negative errno. New anonymous pages wait in a per-CPU lru_add batch and
+ * MADV_FREE parks pages in a per-CPU lazyfree batch; madvise() drains the
+ * batches of its own CPU only (lru_add_drain()). A process that faults its
+ * pages, calls MADV_FREE and MADV_PAGEOUT on one CPU has every page on the
+ * LRU list when it matters: MADV_FREE marks each lazy-free, MADV_PAGEOUT
+ * isolates and reclaims each. Pin before the pages are faulted in.
+ */
+static inline int tu_pin_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		return -errno;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return -errno;
+	return cpu;
+}
+
+/*
+ * After MADV_PAGEOUT: @n bytes at @p, clean lazy-free pages (written by
+ * the CPU before MADV_FREE, by nobody since), read back as zeros: reclaim
+ * discarded them. If not, a test that expects written bytes to survive
+ * the same steps would pass without proving anything.
+ */
+#define TU_ASSERT_DISCARDED(p, n)					\
+	ASSERT_TRUE(tu_all_bytes("lazy-free control", p, 0, n))	\
+		TH_LOG("MADV_PAGEOUT did not discard clean lazy-free "	\
+		       "pages: the reclaim checks would prove nothing")
 
 /* ---- one operation at a time ---------------------------------------- */
 
@@ -306,6 +375,121 @@ static inline long tu_smaps_kb(const void *addr, const char *field)
 	}
 	fclose(f);
 	return v;
+}
+
+/* ---- a QP pair whose requesters give up on RNR NAKs ------------------- */
+
+/* RNR retries that end in IBV_WC_RNR_RETRY_EXC_ERR (7 would be infinite). */
+#define TU_RNR_RETRY	6
+
+/* ibv_modify_qp(); returns 0 or a negative errno. */
+static inline int tu_modify_qp(struct ibv_qp *q, struct ibv_qp_attr *a,
+			       int mask)
+{
+	int ret = ibv_modify_qp(q, a, mask);
+
+	if (!ret)
+		return 0;
+	return ret > 0 ? -ret : errno ? -errno : -EIO;
+}
+
+/*
+ * Bring RC QP @q from any state back through RESET, INIT and RTR to RTS,
+ * its peer being QP @dest_qpn on @v's GID, with the attributes
+ * vu_qp_connect() uses except the RNR retry count, @rnr_retry.
+ * Returns 0 or a negative errno.
+ */
+static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
+				  uint32_t dest_qpn, uint8_t rnr_retry)
+{
+	uint8_t rd_atomic = 16;
+	struct ibv_qp_attr a;
+	int ret;
+
+	if (v->dev_attr.max_qp_rd_atom < rd_atomic)
+		rd_atomic = v->dev_attr.max_qp_rd_atom;
+	if (v->dev_attr.max_qp_init_rd_atom < rd_atomic)
+		rd_atomic = v->dev_attr.max_qp_init_rd_atom;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RESET;
+	ret = tu_modify_qp(q, &a, IBV_QP_STATE);
+	if (ret)
+		return ret;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = v->cfg.port;
+	a.qp_access_flags = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
+			    IBV_ACCESS_REMOTE_ATOMIC;
+	ret = tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+	if (ret)
+		return ret;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = v->cfg.mtu ? v->cfg.mtu : v->port_attr.active_mtu;
+	a.dest_qp_num = dest_qpn;
+	a.max_dest_rd_atomic = rd_atomic;
+	a.min_rnr_timer = 12;		/* 0.64 ms */
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = v->gid;
+	a.ah_attr.grh.sgid_index = v->cfg.gid_idx;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.dlid = v->port_attr.lid;
+	a.ah_attr.port_num = v->cfg.port;
+	ret = tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			   IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+	if (ret)
+		return ret;
+
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;			/* 67 ms */
+	a.retry_cnt = 7;
+	a.rnr_retry = rnr_retry;
+	a.max_rd_atomic = rd_atomic;
+	return tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
+			    IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+			    IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/*
+ * vu_qp_pair_create(), but the requesters retry an RNR NAK only
+ * @rnr_retry times (0-6; vu_qp_connect() sets 7, infinite): a responder
+ * that keeps answering RNR ends the request with
+ * IBV_WC_RNR_RETRY_EXC_ERR instead of a hang. Returns 0 or a negative
+ * errno; on failure nothing is left allocated.
+ */
+static inline int tu_qp_pair_create_rnr(struct vu_ctx *v,
+					struct vu_qp_pair *p,
+					uint8_t rnr_retry)
+{
+	int ret = vu_qp_pair_create(v, p);
+
+	if (ret)
+		return ret;
+	ret = tu_qp_reconnect(v, p->a.qp, p->b.qp->qp_num, rnr_retry);
+	if (!ret)
+		ret = tu_qp_reconnect(v, p->b.qp, p->a.qp->qp_num, rnr_retry);
+	if (ret) {
+		ksft_print_msg("reconnecting QPs %u and %u with rnr_retry %u: %s\n",
+			       p->a.qp->qp_num, p->b.qp->qp_num, rnr_retry,
+			       strerror(-ret));
+		vu_qp_pair_destroy(v, p);
+	}
+	return ret;
+}
+
+/* Destroy the pair @p and create it afresh as tu_qp_pair_create_rnr(). */
+static inline int tu_qp_pair_renew_rnr(struct vu_ctx *v, struct vu_qp_pair *p,
+				       uint8_t rnr_retry)
+{
+	int ret = vu_qp_pair_destroy(v, p);
+
+	return ret ? ret : tu_qp_pair_create_rnr(v, p, rnr_retry);
 }
 
 #endif /* TEST_UTIL_H */
