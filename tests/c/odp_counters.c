@@ -50,14 +50,14 @@ FIXTURE_SETUP(counters)
 
 	vu_config_init(&self->cfg);
 	ASSERT_EQ(0, vu_config_from_env(&self->cfg));
-	if (vu_open(&self->v, &self->cfg))
-		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
+	TU_REQUIRE_CAP(!vu_open(&self->v, &self->cfg), "no RDMA device %s",
+		       self->cfg.dev_name);
 	ASSERT_EQ(0, ibv_query_device_ex(self->v.ctx, NULL, &attr));
-	if (!(attr.odp_caps.general_caps & IBV_ODP_SUPPORT))
-		SKIP(return, "%s has no ODP support", self->cfg.dev_name);
-	if (hw_counter(self->cfg.dev_name, "odp_page_faults") < 0)
-		SKIP(return, "%s has no odp_page_faults counter",
-		     self->cfg.dev_name);
+	TU_REQUIRE_CAP(attr.odp_caps.general_caps & IBV_ODP_SUPPORT,
+		       "%s has no ODP support", self->cfg.dev_name);
+	TU_REQUIRE_CAP(hw_counter(self->cfg.dev_name, "odp_page_faults") >= 0,
+		       "%s has no odp_page_faults counter",
+		       self->cfg.dev_name);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
 
 	self->len = NPAGES * (size_t)getpagesize();
@@ -198,8 +198,8 @@ TEST(live_objects_after_teardown)
 	size_t len = 4 * (size_t)getpagesize();
 	void *buf;
 
-	if (access(TU_LIVE_PATH, R_OK))
-		SKIP(return, "no %s (odp_mirror not loaded?)", TU_LIVE_PATH);
+	TU_REQUIRE_CAP(!access(TU_LIVE_PATH, R_OK),
+		       "no %s (odp_mirror not loaded?)", TU_LIVE_PATH);
 	vu_config_init(&cfg);
 	ASSERT_EQ(0, vu_config_from_env(&cfg));
 	ASSERT_EQ(0, vu_open(&v, &cfg));

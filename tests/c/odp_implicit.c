@@ -58,10 +58,10 @@ FIXTURE_SETUP(implicit)
 
 	self->pg = (size_t)sysconf(_SC_PAGESIZE);
 	TU_OPEN_QUERY(&self->cfg, &self->v, &ax);
-	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT_IMPLICIT) ||
-	    (ax.odp_caps.per_transport_caps.rc_odp_caps & need) != need)
-		SKIP(return, "%s has no implicit RC ODP support",
-		     self->cfg.dev_name);
+	TU_REQUIRE_CAP((ax.odp_caps.general_caps & IBV_ODP_SUPPORT_IMPLICIT) &&
+		       (ax.odp_caps.per_transport_caps.rc_odp_caps & need) ==
+		       need, "%s has no implicit RC ODP support",
+		       self->cfg.dev_name);
 
 	self->local = mmap(NULL, LOCAL_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS,
 			   -1, 0);
@@ -290,8 +290,8 @@ TEST_F_TIMEOUT(implicit, memory_follows_residency, 300)
 
 	children0 = tu_live_count("children");
 	entries0 = tu_live_count("entries");
-	if (children0 < 0)
-		SKIP(return, "no %s (debugfs, our odp_mirror)", TU_LIVE_PATH);
+	TU_REQUIRE_CAP(children0 >= 0, "no %s (debugfs, our odp_mirror)",
+		       TU_LIVE_PATH);
 
 	big = map_at(_metadata, NULL, GIB + HUGE_SZ, RW, MAP_NORESERVE);
 	ASSERT_NE(NULL, big);

@@ -104,8 +104,8 @@ FIXTURE_SETUP(rc)
 {
 	int ret = tu_open(&self->cfg, &self->v);
 
-	if (ret == -ENODEV)
-		SKIP(return, "no RDMA device %s", self->cfg.dev_name);
+	TU_REQUIRE_CAP(ret != -ENODEV, "no RDMA device %s",
+		       self->cfg.dev_name);
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
 }
