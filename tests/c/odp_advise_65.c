@@ -3,8 +3,9 @@
  * odp_advise - ibv_advise_mr() on rxe's ODP MRs (issue 6, "Prefetch"):
  * the error table of ibv_advise_mr(3) as rxe implements it, what the
  * three advices map (told by the per-MR page_prefetch and page_faults
- * counters of `rdma -d statistic mr`), and asynchronous prefetches that
- * race ibv_dereg_mr(), process exit and SIGKILL.
+ * counters of `rdma -d statistic mr`; a prefetch that begins inside an
+ * untouched hugetlb page maps all of it), and asynchronous prefetches
+ * that race ibv_dereg_mr(), process exit and SIGKILL.
  *
  * Built against rdma-core 65 (the newer lane; see userspace/Makefile):
  * rdma-core 44's rxe provider has no advise_mr, so there ibv_advise_mr()
@@ -46,6 +47,10 @@
  *  - a prefetch ignores its MR's dereg (rxe_odp_mr_valid() always true):
  *    async_prefetch_races_dereg_and_exit (every dereg waited for all
  *    64 MiB).
+ *  - a fault that begins inside an untouched hugetlb page requests
+ *    nothing of it (main before d6cf146):
+ *    sync_prefetch_write_mid_untouched_hugetlb (the prefetch returns 0
+ *    and maps nothing: page_prefetch 0).
  * unknown_flags checks ib_core, not rxe; expecting 0 there fails it.
  */
 #include <errno.h>
@@ -98,6 +103,7 @@ FIXTURE(advise) {
 	struct ibv_mr		*xmr[2];
 	void			*xmap;
 	size_t			xmap_size;
+	long			nr_saved;	/* -1: nr_hugepages kept */
 };
 
 static void *map_rw(size_t size)
@@ -112,6 +118,7 @@ FIXTURE_SETUP(advise)
 	const uint32_t need = IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ;
 	struct ibv_device_attr_ex ax;
 
+	self->nr_saved = -1;
 	self->pg = (size_t)sysconf(_SC_PAGESIZE);
 	self->size = NPAGES * self->pg;
 	TU_OPEN_QUERY(&self->cfg, &self->v, &ax);
@@ -158,6 +165,9 @@ FIXTURE_TEARDOWN(advise)
 	if (self->dst)
 		munmap(self->dst, self->size);
 	EXPECT_EQ(0, vu_close(&self->v));
+	if (self->nr_saved >= 0)
+		EXPECT_EQ(0, tu_write_long("/proc/sys/vm/nr_hugepages",
+					   self->nr_saved));
 }
 
 static const char *advice_name(int advice)
@@ -549,6 +559,99 @@ TEST_F(advise, async_prefetch_write_maps_in_background)
 	ASSERT_COUNTER(0, self->mr, "page_faults");
 	ASSERT_TRUE(tu_pattern_bytes("ODP MR after the WRITE", self->buf, 4,
 				     self->size));
+}
+
+/* ---- a prefetch that begins inside an untouched hugetlb page ---------- */
+
+#define HUGE_SZ		(2UL << 20)
+#define HUGE_SYSFS	"/sys/kernel/mm/hugepages/hugepages-2048kB/"
+#define HUGE_NR_PROC	"/proc/sys/vm/nr_hugepages"
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT	26
+#endif
+
+/*
+ * A synchronous PREFETCH_WRITE of [1 MiB + 100, +8 KiB) of an untouched
+ * 2 MiB hugetlb page (the first of two under an ODP MR) maps that huge
+ * page, whatever the page the prefetch begins in: page_prefetch counts
+ * at least the 3 pages asked for (at most the huge page's 512), nothing
+ * counts as a fault, and only that huge page is allocated. Remote
+ * WRITEs of the prefetched range, of the page's first byte and of its
+ * last 4 KiB page then fault nothing and land byte-exact. The QPs give
+ * up after TU_RNR_RETRY RNR NAKs, so an access that cannot fault its
+ * page ends in IBV_WC_RNR_RETRY_EXC_ERR instead of a hang.
+ */
+TEST_F_TIMEOUT(advise, sync_prefetch_write_mid_untouched_hugetlb, 120)
+{
+	const size_t len = 2 * HUGE_SZ, at = (1UL << 20) + 100;
+	const uint32_t n = 8192;
+	const struct { size_t off; uint32_t len; } w[] = {
+		{ at, n }, { 0, 1 }, { HUGE_SZ - 4096, 4096 },
+	};
+	long nr, free_pages, entries0, entries1;
+	long long prefetched;
+	struct ibv_mr *mr;
+	uint8_t *m, *want;
+	unsigned int i;
+	int ret;
+
+	nr = tu_read_long(HUGE_SYSFS "nr_hugepages");
+	free_pages = tu_read_long(HUGE_SYSFS "free_hugepages");
+	if (nr < 0 || free_pages < 0)
+		SKIP(return, "no 2 MiB hugetlb pages (%s)", HUGE_SYSFS);
+	if (free_pages < 2) {
+		ret = tu_write_long(HUGE_NR_PROC, nr + 2 - free_pages);
+		if (ret)
+			SKIP(return, "cannot write %s: %s", HUGE_NR_PROC,
+			     strerror(-ret));
+		self->nr_saved = nr;
+		free_pages = tu_read_long(HUGE_SYSFS "free_hugepages");
+	}
+	if (free_pages < 2)
+		SKIP(return, "only %ld free 2 MiB pages", free_pages);
+
+	m = mmap(NULL, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+		 (21 << MAP_HUGE_SHIFT), -1, 0);
+	ASSERT_NE(MAP_FAILED, m) TH_LOG("mmap(MAP_HUGETLB): %s",
+					strerror(errno));
+	self->xmap = m;
+	self->xmap_size = len;
+	want = map_rw(HUGE_SZ);
+	ASSERT_NE(NULL, want);
+	mr = vu_reg_mr(&self->v, m, len, ACC_ODP);
+	ASSERT_NE(NULL, mr);
+	self->xmr[0] = mr;
+	ASSERT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
+	ASSERT_EQ(0, tu_qp_pair_create_rnr(&self->v, &self->qps,
+					   TU_RNR_RETRY));
+	ASSERT_EQ(0, tu_smaps_kb(m, "Private_Hugetlb"));
+
+	entries0 = tu_live_count("entries");
+	ASSERT_ADVISE(0, self->v.pd, PREFETCH_WRITE, SYNC, mr->lkey,
+		      (uintptr_t)m + at, n);
+	entries1 = tu_live_count("entries");
+	prefetched = mr_counter(mr, "page_prefetch");
+	ksft_print_msg("prefetch: page_prefetch %lld, odp_mirror entries %ld -> %ld, Private_Hugetlb %ld kB\n",
+		       prefetched, entries0, entries1,
+		       tu_smaps_kb(m, "Private_Hugetlb"));
+	ASSERT_LE(3, prefetched) TH_LOG("the huge page was not prefetched");
+	ASSERT_GE(512, prefetched);
+	ASSERT_COUNTER(0, mr, "page_faults");
+	ASSERT_EQ(HUGE_SZ / 1024, tu_smaps_kb(m, "Private_Hugetlb"))
+		TH_LOG("the prefetch allocated other huge pages than its own");
+
+	for (i = 0; i < ARRAY_SIZE(w); i++) {
+		tu_fill(self->src, w[i].len, 20 + i);
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
+				     self->src, w[i].len, self->smr->lkey,
+				     (uintptr_t)m + w[i].off, mr->rkey));
+		memcpy(want + w[i].off, self->src, w[i].len);
+		ASSERT_COUNTER(0, mr, "page_faults");
+	}
+	ASSERT_TRUE(tu_same_bytes("the prefetched huge page after the WRITEs",
+				  m, want, HUGE_SZ));
+	ASSERT_COUNTER(prefetched, mr, "page_prefetch");
+	munmap(want, HUGE_SZ);
 }
 
 /* ---- asynchronous prefetch against dereg, exit and SIGKILL ------------- */

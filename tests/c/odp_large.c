@@ -20,6 +20,16 @@
  *    second thread while remote WRITEs and READs of the rest go on: the
  *    other pages stay byte-exact, and the page in the middle is written
  *    and read exactly when its current mapping allows it.
+ *  - accesses that begin anywhere in a huge page nothing has touched yet
+ *    (hugetlb, both variants, and MADV_HUGEPAGE THP): remote WRITEs and
+ *    READs that start at its first byte, in its first 4 KiB page, in
+ *    its middle, in its last 4 KiB page and at its last byte, and ones
+ *    that run on into the next untouched huge page; FETCH_ADD and
+ *    CMP_SWP at its first word, in its middle, in its last 4 KiB page and
+ *    at its last word. Each position on huge pages of its own, checked
+ *    byte-exact against a shadow of the whole region; the QPs retry an
+ *    RNR NAK TU_RNR_RETRY times, so a page that never faults in ends
+ *    the access with IBV_WC_RNR_RETRY_EXC_ERR instead of a hang.
  *
  * Device: RXE_ODP_DEV (default rxe0), RXE_ODP_GID_IDX (default 1); skips
  * when the device does not exist or has no RC ODP WRITE/READ support.
@@ -32,6 +42,16 @@
  *    both hugetlb cases, thp.
  *  - the invalidate callback keeps huge entries: thp (a WRITE of the
  *    PROT_NONE page succeeds).
+ *  - odp_fault() widens its snapshot to the PMD but requests only the
+ *    access's pages, and hmm_range_fault() takes a hugetlb entry's
+ *    request from the first page it reaches (main before d6cf146):
+ *    hugetlb.{odp,odp_access_hugetlb}.untouched_write_edges and
+ *    untouched_read_edges (7 of 9 positions end in
+ *    IBV_WC_RNR_RETRY_EXC_ERR, all but the two that begin in the first
+ *    4 KiB page), untouched_atomic_edges (4 of 5: all but the first
+ *    word; IBV_WC_REM_ACCESS_ERR, since before patch 0007 the retry of
+ *    an RNR-NAKed atomic was not executed again). The thp cases pass
+ *    there: hmm faults a PMD hole from its start.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -277,6 +297,7 @@ FIXTURE(hugetlb) {
 	struct vu_qp_pair	qps;
 	long			nr_saved;	/* -1: nr_hugepages untouched */
 	uint8_t			*buf, *src, *dst;
+	uint8_t			*want;	/* edge cases: shadow of buf */
 	struct ibv_mr		*mr, *smr, *dmr;
 };
 
@@ -351,6 +372,8 @@ FIXTURE_TEARDOWN(hugetlb)
 		munmap(self->src, HUGETLB_LEN);
 	if (self->dst)
 		munmap(self->dst, HUGETLB_LEN);
+	if (self->want)
+		munmap(self->want, HUGETLB_LEN);
 	EXPECT_EQ(0, vu_close(&self->v));
 	if (self->nr_saved >= 0)
 		EXPECT_EQ(0, tu_write_long(HUGE_NR_PROC, self->nr_saved));
@@ -426,6 +449,10 @@ FIXTURE(thp) {
 	char			err[160];	/* the thread's failure */
 	int			pmd_splits;	/* splits of a PMD-mapped THP */
 	int			collapses;	/* MADV_COLLAPSE successes */
+
+	/* the edge cases' region of untouched THPs, and its shadow */
+	uint8_t			*emap, *ewant;
+	size_t			emap_len;
 };
 
 FIXTURE_SETUP(thp)
@@ -490,6 +517,10 @@ FIXTURE_TEARDOWN(thp)
 		munmap(self->src, HUGE_SZ);
 	if (self->dst)
 		munmap(self->dst, HUGE_SZ);
+	if (self->emap)
+		munmap(self->emap, self->emap_len);
+	if (self->ewant)
+		munmap(self->ewant, self->emap_len);
 	EXPECT_EQ(0, vu_close(&self->v));
 }
 
@@ -743,6 +774,382 @@ TEST_F_TIMEOUT(thp, split_and_collapse_during_traffic, 500)
 	/* the final state: all of it, the middle page too */
 	ASSERT_TRUE(tu_same_bytes("CPU view at the end", self->buf,
 				  self->want, HUGE_SZ));
+}
+
+/* ---- accesses that begin inside an untouched huge page ------------------ */
+
+/*
+ * Where one access of the edge cases goes: @len bytes from byte @at of
+ * huge page @page of the region (it may run on into page @page + 1).
+ * Every position has huge pages of its own, untouched until then.
+ */
+struct edge_pos {
+	const char	*name;
+	unsigned int	page;
+	size_t		at;
+	uint32_t	len;
+};
+
+#define EDGE_PAGES	12	/* huge pages the positions below use */
+#define EDGE_MARGIN	64	/* bytes read back around a WRITE */
+
+static const struct edge_pos edge_rw_pos[] = {
+	{ "the first byte", 0, 0, 8192 },
+	{ "the first 4 KiB page, not its start", 1, 100, 200 },
+	{ "the middle", 2, MIB + 4096 + 17, 8192 },
+	{ "the last 4 KiB page, not its start", 3, HUGE_SZ - 4096 + 100, 3000 },
+	{ "the start of the last 4 KiB page", 4, HUGE_SZ - 4096, 4096 },
+	{ "the last byte", 5, HUGE_SZ - 1, 1 },
+	{ "the last 4 KiB page, into the next", 6, HUGE_SZ - 2048, 8192 },
+	{ "the middle, into the next", 8, MIB + 12345, HUGE_SZ - 4096 },
+	{ "the last byte, into the next", 10, HUGE_SZ - 1, 2 },
+};
+
+struct edge_atomic {
+	struct edge_pos		pos;
+	enum ibv_wr_opcode	op;
+	uint64_t		compare_add, swap;
+};
+
+static const struct edge_atomic edge_atomics[] = {
+	{ { "the first word", 0, 0, 8 }, IBV_WR_ATOMIC_FETCH_AND_ADD,
+	  0x0102030405060708ull, 0 },
+	{ { "the middle", 1, MIB + 8, 8 }, IBV_WR_ATOMIC_FETCH_AND_ADD,
+	  0x1122334455667788ull, 0 },
+	{ { "the middle (a CMP_SWP that swaps)", 2, MIB + 4096 + 64, 8 },
+	  IBV_WR_ATOMIC_CMP_AND_SWP, 0, 0xfeedfacecafebeefull },
+	{ { "the last 4 KiB page (a CMP_SWP that does not swap)", 3,
+	    HUGE_SZ - 4096 + 1000, 8 },
+	  IBV_WR_ATOMIC_CMP_AND_SWP, 1, 0xdeadbeefdeadbeefull },
+	{ { "the last word", 4, HUGE_SZ - 8, 8 }, IBV_WR_ATOMIC_FETCH_AND_ADD,
+	  3, 0 },
+};
+
+/*
+ * The region of the edge cases (huge pages that nothing touched), its
+ * shadow, the peer's local buffers (at least HUGE_SZ + EDGE_MARGIN each)
+ * and a QP pair whose requester gives up after TU_RNR_RETRY RNR NAKs: a
+ * fault that never maps the page ends as IBV_WC_RNR_RETRY_EXC_ERR.
+ */
+struct edge_env {
+	struct vu_ctx		*v;
+	struct vu_qp_pair	*qps;
+	uint8_t			*buf, *want;
+	size_t			len;
+	uint8_t			*src, *dst;
+	size_t			lbuf_len;	/* of src and of dst */
+	uint32_t		slkey, dlkey, rkey;
+};
+
+static const char *edge_status(int st)
+{
+	return st < 0 ? "no completion" :
+	       ibv_wc_status_str((enum ibv_wc_status)st);
+}
+
+static uint64_t edge_load64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* The huge pages that [@off, @off + @n) touches equal their shadow. */
+static bool edge_pages_same(const struct edge_env *e, const char *what,
+			    size_t off, size_t n)
+{
+	size_t from = off & ~(HUGE_SZ - 1);
+	size_t to = (off + n + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+
+	return tu_same_bytes(what, e->buf + from, e->want + from, to - from);
+}
+
+/*
+ * An access at @p ended with status @st: log it; after an error
+ * completion (or none) the QPs start afresh.
+ */
+static bool edge_done(struct __test_metadata *_metadata, struct edge_env *e,
+		      const char *op, const struct edge_pos *p, int st)
+{
+	ksft_print_msg("%s of %u bytes at %s of an untouched huge page (region offset 0x%zx): %s\n",
+		       op, p->len, p->name, p->page * HUGE_SZ + p->at,
+		       edge_status(st));
+	if (st == IBV_WC_SUCCESS)
+		return true;
+	ASSERT_EQ(0, tu_qp_pair_renew_rnr(e->v, e->qps, TU_RNR_RETRY));
+	return false;
+}
+
+/*
+ * A remote WRITE at @p lands byte-exact and changes nothing else in its
+ * huge pages; a READ of it and EDGE_MARGIN bytes either side returns the
+ * shadow. Returns whether all of that held (failures are logged).
+ */
+static bool edge_write(struct __test_metadata *_metadata, struct edge_env *e,
+		       const struct edge_pos *p, unsigned int seed)
+{
+	size_t off = p->page * HUGE_SZ + p->at, from, to;
+	char what[160];
+	int st;
+
+	ASSERT_LE(off + p->len, e->len);
+	tu_fill(e->src, p->len, seed);
+	st = tu_xfer(e->v, &e->qps->a, IBV_WR_RDMA_WRITE, e->src, p->len,
+		     e->slkey, (uintptr_t)e->buf + off, e->rkey);
+	if (!edge_done(_metadata, e, "WRITE", p, st)) {
+		snprintf(what, sizeof(what),
+			 "huge pages of the failed WRITE at %s", p->name);
+		edge_pages_same(e, what, off, p->len);
+		return false;
+	}
+	memcpy(e->want + off, e->src, p->len);
+	snprintf(what, sizeof(what), "huge pages after the WRITE at %s",
+		 p->name);
+	if (!edge_pages_same(e, what, off, p->len))
+		return false;
+
+	from = off >= EDGE_MARGIN ? off - EDGE_MARGIN : 0;
+	to = off + p->len + EDGE_MARGIN < e->len ? off + p->len + EDGE_MARGIN :
+						   e->len;
+	ASSERT_LE(to - from + EDGE_MARGIN, e->lbuf_len);
+	memset(e->dst, TU_POISON, to - from + EDGE_MARGIN);
+	st = tu_xfer(e->v, &e->qps->a, IBV_WR_RDMA_READ, e->dst, to - from,
+		     e->dlkey, (uintptr_t)e->buf + from, e->rkey);
+	if (!edge_done(_metadata, e, "READ back", p, st))
+		return false;
+	snprintf(what, sizeof(what), "READ back of the WRITE at %s", p->name);
+	return tu_same_bytes(what, e->dst, e->want + from, to - from) &&
+	       tu_all_bytes("past the READ back", e->dst + (to - from),
+			    TU_POISON, EDGE_MARGIN);
+}
+
+/*
+ * A remote READ at @p returns the shadow's bytes (zeros: nothing wrote
+ * the page), no byte more, and the huge pages stay as they were.
+ */
+static bool edge_read(struct __test_metadata *_metadata, struct edge_env *e,
+		      const struct edge_pos *p)
+{
+	size_t off = p->page * HUGE_SZ + p->at;
+	char what[160];
+	bool ok;
+	int st;
+
+	ASSERT_LE(off + p->len, e->len);
+	ASSERT_LE(p->len + EDGE_MARGIN, e->lbuf_len);
+	memset(e->dst, TU_POISON, p->len + EDGE_MARGIN);
+	st = tu_xfer(e->v, &e->qps->a, IBV_WR_RDMA_READ, e->dst, p->len,
+		     e->dlkey, (uintptr_t)e->buf + off, e->rkey);
+	if (edge_done(_metadata, e, "READ", p, st)) {
+		snprintf(what, sizeof(what), "READ at %s", p->name);
+		ok = tu_same_bytes(what, e->dst, e->want + off, p->len);
+		ok = tu_all_bytes("past the READ", e->dst + p->len, TU_POISON,
+				  EDGE_MARGIN) && ok;
+	} else {
+		ok = false;
+		tu_all_bytes("local buffer of the failed READ", e->dst,
+			     TU_POISON, p->len + EDGE_MARGIN);
+	}
+	snprintf(what, sizeof(what), "huge pages after the READ at %s",
+		 p->name);
+	return edge_pages_same(e, what, off, p->len) && ok;
+}
+
+/*
+ * An 8-byte atomic @a returns the shadow's value, applies to the shadow,
+ * and the huge page is otherwise unchanged.
+ */
+static bool edge_atomic(struct __test_metadata *_metadata, struct edge_env *e,
+			const struct edge_atomic *a)
+{
+	const struct edge_pos *p = &a->pos;
+	size_t off = p->page * HUGE_SZ + p->at;
+	uint64_t *res = (uint64_t *)e->dst, old;
+	char what[160];
+	int st;
+
+	ASSERT_LE(off + 8, e->len);
+	ASSERT_EQ(0, off & 7);
+	memset(e->dst, TU_POISON, 2 * sizeof(*res));
+	st = tu_atomic(e->v, &e->qps->a, a->op, res, e->dlkey,
+		       (uintptr_t)e->buf + off, e->rkey, a->compare_add,
+		       a->swap);
+	snprintf(what, sizeof(what), "huge page after the %s at %s",
+		 a->op == IBV_WR_ATOMIC_FETCH_AND_ADD ? "FETCH_ADD" :
+							"CMP_SWP", p->name);
+	if (!edge_done(_metadata, e, a->op == IBV_WR_ATOMIC_FETCH_AND_ADD ?
+		       "FETCH_ADD" : "CMP_SWP", p, st)) {
+		edge_pages_same(e, what, off, 8);
+		return false;
+	}
+	old = edge_load64(e->want + off);
+	if (*res != old) {
+		ksft_print_msg("%s: returned 0x%" PRIx64 ", want 0x%" PRIx64 "\n",
+			       what, *res, old);
+		return false;
+	}
+	if (a->op == IBV_WR_ATOMIC_FETCH_AND_ADD)
+		old += a->compare_add;
+	else if (old == a->compare_add)
+		old = a->swap;
+	memcpy(e->want + off, &old, sizeof(old));
+	return tu_all_bytes("past the atomic's result", e->dst + 8, TU_POISON,
+			    8) && edge_pages_same(e, what, off, 8);
+}
+
+enum edge_kind { EDGE_WRITE, EDGE_READ, EDGE_ATOMIC };
+
+/*
+ * Every position of @kind on its own untouched huge pages, each checked
+ * against the shadow (a failure does not stop the others); then the
+ * whole region equals the shadow: no access changed a byte elsewhere.
+ */
+static void edge_run(struct __test_metadata *_metadata, struct edge_env *e,
+		     enum edge_kind kind)
+{
+	unsigned int i, n, bad = 0;
+	uint64_t t0 = now_ms();
+	bool ok;
+
+	n = kind == EDGE_ATOMIC ? ARRAY_SIZE(edge_atomics) :
+				  ARRAY_SIZE(edge_rw_pos);
+	for (i = 0; i < n; i++) {
+		if (kind == EDGE_WRITE)
+			ok = edge_write(_metadata, e, &edge_rw_pos[i], 70 + i);
+		else if (kind == EDGE_READ)
+			ok = edge_read(_metadata, e, &edge_rw_pos[i]);
+		else
+			ok = edge_atomic(_metadata, e, &edge_atomics[i]);
+		bad += !ok;
+	}
+	ksft_print_msg("%u of %u positions failed (%" PRIu64 " ms)\n", bad, n,
+		       now_ms() - t0);
+	ASSERT_TRUE(tu_same_bytes("the whole region at the end", e->buf,
+				  e->want, e->len));
+	ASSERT_EQ(0, bad);
+}
+
+/*
+ * The hugetlb fixture as an edge_env: its MR registered again with
+ * IBV_ACCESS_REMOTE_ATOMIC too, its QPs with a finite rnr_retry.
+ */
+static void hugetlb_edges(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(hugetlb) *self,
+			  const FIXTURE_VARIANT(hugetlb) *variant,
+			  enum edge_kind kind)
+{
+	struct edge_env e = {
+		.v = &self->v, .qps = &self->qps,
+		.buf = self->buf, .len = HUGETLB_LEN,
+		.src = self->src, .dst = self->dst, .lbuf_len = HUGETLB_LEN,
+		.slkey = self->smr->lkey, .dlkey = self->dmr->lkey,
+	};
+
+	ASSERT_LE(EDGE_PAGES * HUGE_SZ, HUGETLB_LEN);
+	ASSERT_EQ(HUGE_SZ / 1024, tu_smaps_kb(self->buf, "KernelPageSize"));
+	ASSERT_EQ(0, tu_smaps_kb(self->buf, "Private_Hugetlb"))
+		TH_LOG("the hugetlb region is not untouched");
+	self->want = map_rw(HUGETLB_LEN, 0);
+	ASSERT_NE(NULL, self->want);
+	e.want = self->want;
+	ASSERT_EQ(0, vu_dereg_mr(&self->v, self->mr));
+	self->mr = vu_reg_mr(&self->v, self->buf, HUGETLB_LEN,
+			     variant->access | IBV_ACCESS_REMOTE_ATOMIC);
+	ASSERT_NE(NULL, self->mr);
+	e.rkey = self->mr->rkey;
+	ASSERT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
+	ASSERT_EQ(0, tu_qp_pair_create_rnr(&self->v, &self->qps,
+					   TU_RNR_RETRY));
+	edge_run(_metadata, &e, kind);
+}
+
+/*
+ * Remote WRITEs that begin at the first byte, inside the first 4 KiB
+ * page, in the middle, in the last 4 KiB page and at the last byte of an
+ * untouched hugetlb page, and ones that run on into the next untouched
+ * page: each lands byte-exact (the page is faulted in whatever its first
+ * byte) and reads back.
+ */
+TEST_F_TIMEOUT(hugetlb, untouched_write_edges, 300)
+{
+	hugetlb_edges(_metadata, self, variant, EDGE_WRITE);
+}
+
+/* Remote READs at the same places of untouched hugetlb pages: zeros. */
+TEST_F_TIMEOUT(hugetlb, untouched_read_edges, 300)
+{
+	hugetlb_edges(_metadata, self, variant, EDGE_READ);
+}
+
+/*
+ * FETCH_ADD and CMP_SWP (8-byte aligned) at the first word, in the
+ * middle, in the last 4 KiB page and at the last word of untouched
+ * hugetlb pages.
+ */
+TEST_F_TIMEOUT(hugetlb, untouched_atomic_edges, 300)
+{
+	hugetlb_edges(_metadata, self, variant, EDGE_ATOMIC);
+}
+
+/*
+ * The thp fixture as an edge_env: an ODP MR over EDGE_PAGES untouched
+ * MADV_HUGEPAGE huge pages (2 MiB-aligned); its QPs get a finite
+ * rnr_retry. After WRITEs and atomics the pages must be THPs.
+ */
+static void thp_edges(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(thp) *self, enum edge_kind kind)
+{
+	size_t len = EDGE_PAGES * HUGE_SZ;
+	struct edge_env e = {
+		.v = &self->v, .qps = &self->qps, .len = len,
+		.src = self->src, .dst = self->dst, .lbuf_len = HUGE_SZ,
+		.slkey = self->smr->lkey, .dlkey = self->dmr->lkey,
+	};
+	long huge;
+
+	self->emap_len = len + HUGE_SZ;
+	self->emap = map_rw(self->emap_len, 0);
+	self->ewant = map_rw(self->emap_len, 0);
+	ASSERT_NE(NULL, self->emap);
+	ASSERT_NE(NULL, self->ewant);
+	e.buf = (uint8_t *)(((uintptr_t)self->emap + HUGE_SZ - 1) &
+			    ~(uintptr_t)(HUGE_SZ - 1));
+	e.want = self->ewant;
+	ASSERT_EQ(0, madvise(e.buf, len, MADV_HUGEPAGE));
+	self->mr = vu_reg_mr(&self->v, e.buf, len,
+			     ACC_ODP | IBV_ACCESS_REMOTE_ATOMIC);
+	ASSERT_NE(NULL, self->mr);
+	e.rkey = self->mr->rkey;
+	ASSERT_EQ(0, tu_smaps_kb(e.buf, "Rss"))
+		TH_LOG("the THP region is not untouched");
+	ASSERT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
+	ASSERT_EQ(0, tu_qp_pair_create_rnr(&self->v, &self->qps,
+					   TU_RNR_RETRY));
+	edge_run(_metadata, &e, kind);
+	huge = tu_smaps_kb(e.buf, "AnonHugePages");
+	ksft_print_msg("AnonHugePages of the region: %ld kB\n", huge);
+	if (kind != EDGE_READ)
+		ASSERT_LE((long)(HUGE_SZ / 1024), huge)
+			TH_LOG("no access made a THP: nothing was tested");
+}
+
+/* As hugetlb.untouched_write_edges, on untouched THPs. */
+TEST_F_TIMEOUT(thp, untouched_write_edges, 300)
+{
+	thp_edges(_metadata, self, EDGE_WRITE);
+}
+
+/* As hugetlb.untouched_read_edges (the huge zero page, if used). */
+TEST_F_TIMEOUT(thp, untouched_read_edges, 300)
+{
+	thp_edges(_metadata, self, EDGE_READ);
+}
+
+/* As hugetlb.untouched_atomic_edges, on untouched THPs. */
+TEST_F_TIMEOUT(thp, untouched_atomic_edges, 300)
+{
+	thp_edges(_metadata, self, EDGE_ATOMIC);
 }
 
 TEST_HARNESS_MAIN

@@ -43,6 +43,13 @@
  *  - no bound at all (mr_check_range, odp_mirror_range_in and the umem
  *    bound all disabled): the three iova tests (out-of-range WRITE
  *    succeeds). Any one of the three bounds alone keeps them passing.
+ *  - odp_fault() records every valid page of its PMD-wide snapshot but
+ *    checks only the access's VMAs for memfd_secret (main before
+ *    d6cf146): secret_neighbour_after_write and
+ *    secret_neighbour_after_send oops the guest at the remote READ of
+ *    the secret page ("BUG: unable to handle page fault" in memcpy_orig
+ *    from odp_copy_chunk, rxe_receiver); the READ never completes, the
+ *    case times out and the run exits 125.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -1132,6 +1139,162 @@ TEST_F(odp, memfd_secret)
 				 w->dst, POISON, size + pg));
 
 	ASSERT_TRUE(ws_same("secret memory", w));
+}
+
+/* ---- 4b. memory next to memfd_secret memory --------------------------- */
+
+/*
+ * No completion on QP b's CQ, or only ones with an error status (a
+ * receive that failed, or was flushed): no SEND landed in its receive.
+ */
+static void no_good_recv(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(odp) *self, const char *what)
+{
+	struct ibv_wc wc;
+	int n;
+
+	while ((n = ibv_poll_cq(self->qps.b.cq, 1, &wc)) == 1) {
+		ksft_print_msg("%s: receive completion %s (%d)\n", what,
+			       ibv_wc_status_str(wc.status), wc.status);
+		ASSERT_NE(IBV_WC_SUCCESS, wc.status)
+			TH_LOG("%s: a receive completed", what);
+	}
+	ASSERT_EQ(0, n);
+}
+
+/*
+ * A 2 MiB-aligned ODP MR over 2 MiB of anonymous memory; after the
+ * registration one memfd_secret page is mapped (MAP_FIXED) at +1 MiB
+ * and written by the CPU. The first access to the MR, at +0 (@first: a
+ * remote WRITE there, or a SEND that gathers from there through the
+ * MR's lkey), must not make the secret page usable, although its 2 MiB
+ * lie around it: a remote READ, WRITE, FETCH_ADD and CMP_SWP of the
+ * secret page, a SEND into a receive buffer on it and a SEND from it
+ * each complete with an error, the secret bytes stay as the CPU wrote
+ * them, and afterwards WRITEs at +0, at +1 MiB - 4 KiB and past the
+ * secret page land byte-exact (the whole 2 MiB equals its shadow).
+ */
+static void secret_neighbour(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(odp) *self, enum ibv_wr_opcode first)
+{
+	const size_t size = 2UL << 20, mid = 1UL << 20;
+	size_t pg = self->pg;
+	struct ws *w = &self->w;
+	uint64_t *res;
+	uint8_t *map, *sec;
+	struct ibv_wc wc;
+	void *p;
+	int fd;
+
+	fd = syscall(SYS_memfd_secret, 0);
+	if (fd < 0 && errno == ENOSYS)
+		SKIP(return, "memfd_secret: ENOSYS (secretmem disabled)");
+	ASSERT_LE(0, fd) TH_LOG("memfd_secret: %s", strerror(errno));
+	self->fd = fd;
+	ASSERT_EQ(0, ftruncate(fd, pg));
+
+	/* the working set: a 2 MiB-aligned target, its MRs */
+	map = map_anon(_metadata, self, 2 * size, RW);
+	w->buf = w->addr = (uint8_t *)(((uintptr_t)map + size - 1) &
+				       ~(uintptr_t)(size - 1));
+	w->size = w->dst_size = size;
+	w->iova = (uintptr_t)w->buf;
+	w->want = map_anon(_metadata, self, size, RW);
+	w->src = map_anon(_metadata, self, size, RW);
+	w->dst = map_anon(_metadata, self, size, RW);
+	ws_reg(_metadata, self, size);
+	res = (uint64_t *)(w->dst + size - pg);
+
+	/* the secret page at +1 MiB (unmapped with the rest at teardown) */
+	p = mmap(w->buf + mid, pg, RW, MAP_SHARED | MAP_FIXED, fd, 0);
+	ASSERT_EQ((void *)(w->buf + mid), p) TH_LOG("mmap(memfd_secret): %s",
+						    strerror(errno));
+	sec = p;
+	tu_fill(sec, pg, 80);
+	memcpy(w->want + mid, sec, pg);
+
+	/* the first access, at +0 */
+	tu_fill(w->src, pg, 81);
+	if (first == IBV_WR_RDMA_WRITE) {
+		ws_write(_metadata, self, IBV_WC_SUCCESS, w->src, pg, ra(w, 0));
+	} else {
+		memcpy(w->buf, w->src, pg);
+		memcpy(w->want, w->src, pg);
+		memset(w->dst, POISON, pg);
+		post_recv_b(_metadata, self, 90, w->dst, pg, w->dmr->lkey);
+		ASSERT_WC(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_SEND,
+					       w->buf, pg, w->mr->lkey, 0, 0));
+		ASSERT_EQ(0, vu_poll_one(&self->v, &self->qps.b, &wc));
+		ASSERT_EQ(IBV_WC_SUCCESS, wc.status);
+		ASSERT_TRUE(tu_same_bytes("SEND gathered from +0", w->dst,
+					  w->src, pg));
+	}
+	ASSERT_TRUE(ws_same("after the first access", w));
+
+	/* remote READ, WRITE of the secret page */
+	memset(w->dst, POISON, size);
+	ASSERT_REFUSED(rdma(_metadata, self, IBV_WR_RDMA_READ, w->dst, 256,
+			    w->dmr->lkey, ra(w, mid + 16), w->mr->rkey));
+	ASSERT_TRUE(tu_all_bytes("local buffer of a READ of the secret page",
+				 w->dst, POISON, size));
+	tu_fill(w->src, size, 82);
+	ASSERT_REFUSED(rdma(_metadata, self, IBV_WR_RDMA_WRITE, w->src, 100,
+			    w->smr->lkey, ra(w, mid + 10), w->mr->rkey));
+	ASSERT_TRUE(ws_same("after a WRITE of the secret page", w));
+
+	/* a SEND into a receive buffer on the secret page */
+	post_recv_b(_metadata, self, 91, sec + 64, 256, w->mr->lkey);
+	ASSERT_NE(IBV_WC_SUCCESS, rdma(_metadata, self, IBV_WR_SEND, w->src,
+				       256, w->smr->lkey, 0, 0));
+	no_good_recv(_metadata, self, "SEND into the secret page");
+	ASSERT_TRUE(ws_same("after a SEND into the secret page", w));
+
+	/* a SEND gathered from the secret page */
+	memset(w->dst, POISON, size);
+	post_recv_b(_metadata, self, 92, w->dst, 256, w->dmr->lkey);
+	ASSERT_WC(IBV_WC_LOC_PROT_ERR,
+		  rdma(_metadata, self, IBV_WR_SEND, sec + 32, 256,
+		       w->mr->lkey, 0, 0));
+	no_good_recv(_metadata, self, "SEND from the secret page");
+	ASSERT_TRUE(tu_all_bytes("receive buffer of a SEND from the secret page",
+				 w->dst, POISON, size));
+
+	/* atomics on the secret page */
+	ASSERT_REFUSED(atomic_op(_metadata, self, FETCH_ADD, res, w->dmr->lkey,
+				 ra(w, mid + 8), w->mr->rkey, 1, 0));
+	ASSERT_REFUSED(atomic_op(_metadata, self, CMP_SWAP, res, w->dmr->lkey,
+				 ra(w, mid + pg - 8), w->mr->rkey,
+				 load64(sec + pg - 8), 0x42));
+	ASSERT_TRUE(tu_all_bytes("local buffer of the atomics", w->dst,
+				 POISON, size));
+	ASSERT_TRUE(tu_same_bytes("the secret page after the refusals", sec,
+				  w->want + mid, pg));
+
+	/* the normal memory around it still works */
+	tu_fill(w->src, size, 83);
+	ws_write(_metadata, self, IBV_WC_SUCCESS, w->src, pg, ra(w, 0));
+	ws_write(_metadata, self, IBV_WC_SUCCESS, w->src + pg, pg,
+		 ra(w, mid - pg));
+	ws_write(_metadata, self, IBV_WC_SUCCESS, w->src + 2 * pg, pg - 3,
+		 ra(w, mid + pg + 3));
+	memset(w->dst, POISON, size);
+	ws_read_same(_metadata, self, "READ up to the secret page", w->dst,
+		     2 * pg, ra(w, mid - 2 * pg));
+	ws_read_same(_metadata, self, "READ from past the secret page",
+		     w->dst + 2 * pg, 2 * pg, ra(w, mid + pg));
+	ASSERT_TRUE(ws_same("the 2 MiB at the end", w));
+}
+
+/* The first access next to the secret page: a remote WRITE at +0. */
+TEST_F_TIMEOUT(odp, secret_neighbour_after_write, 120)
+{
+	secret_neighbour(_metadata, self, IBV_WR_RDMA_WRITE);
+}
+
+/* The first access next to the secret page: a SEND gathered from +0. */
+TEST_F_TIMEOUT(odp, secret_neighbour_after_send, 120)
+{
+	secret_neighbour(_metadata, self, IBV_WR_SEND);
 }
 
 /* ---- 5. many packets, MADV_DONTNEED and remap ---------------------- */
