@@ -167,8 +167,7 @@ FIXTURE_SETUP(large)
 	int ret;
 
 	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
-	if (ret > 0)
-		SKIP(return, "%s", why);
+	TU_REQUIRE_CAP(ret <= 0, "%s", why);
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
 	self->peer = map_rw(MIB, 0);
@@ -318,8 +317,7 @@ FIXTURE_SETUP(hugetlb)
 
 	self->nr_saved = -1;
 	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
-	if (ret > 0)
-		SKIP(return, "%s", why);
+	TU_REQUIRE_CAP(ret <= 0, "%s", why);
 	ASSERT_EQ(0, ret);
 
 	nr = tu_read_long(HUGE_SYSFS "nr_hugepages");
@@ -473,8 +471,7 @@ FIXTURE_SETUP(thp)
 		SKIP(return, "transparent huge pages are disabled");
 
 	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
-	if (ret > 0)
-		SKIP(return, "%s", why);
+	TU_REQUIRE_CAP(ret <= 0, "%s", why);
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
 

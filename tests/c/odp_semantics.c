@@ -126,12 +126,11 @@ FIXTURE_SETUP(odp)
 	self->fd = -1;
 	self->pg = (size_t)sysconf(_SC_PAGESIZE);
 	TU_OPEN_QUERY(&self->cfg, &self->v, &ax);
-	if (!(ax.odp_caps.general_caps & IBV_ODP_SUPPORT))
-		SKIP(return, "%s has no ODP support", self->cfg.dev_name);
+	TU_REQUIRE_CAP(ax.odp_caps.general_caps & IBV_ODP_SUPPORT,
+		       "%s has no ODP support", self->cfg.dev_name);
 	rc = ax.odp_caps.per_transport_caps.rc_odp_caps;
-	if ((rc & need) != need)
-		SKIP(return, "%s RC ODP caps 0x%x lack 0x%x",
-		     self->cfg.dev_name, rc, need & ~rc);
+	TU_REQUIRE_CAP((rc & need) == need, "%s RC ODP caps 0x%x lack 0x%x",
+		       self->cfg.dev_name, rc, need & ~rc);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
 }
 
