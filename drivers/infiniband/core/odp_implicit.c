@@ -34,6 +34,7 @@
 #include <rdma/odp_mirror.h>
 
 #include "odp_mirror_internal.h"
+#include "odp_trace.h"
 
 /* Marks a child in odp_implicit.children that may hold no entry. */
 #define ODP_CHILD_MAYBE_EMPTY	XA_MARK_0
@@ -72,6 +73,8 @@ static bool odp_child_empty(struct odp_mirror_umem *child)
 
 static void odp_child_destroy(struct odp_mirror_umem *child)
 {
+	trace_odp_mirror_child_reclaim(child->parent, child->start,
+				       child->end);
 	odp_umem_remove(child);
 	kfree(child);
 	atomic_long_dec(&odp_live_children);
@@ -176,6 +179,7 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 		return xa_is_err(old) ? ERR_PTR(xa_err(old)) : old;
 	}
 	atomic_long_inc(&odp_live_children);
+	trace_odp_mirror_child_create(umem, child->start, child->end);
 	return child;
 
 err_free:

@@ -8,6 +8,9 @@
 
 #include "odp_mirror_internal.h"
 
+#define CREATE_TRACE_POINTS
+#include "odp_trace.h"
+
 static int __init odp_mirror_init(void)
 {
 	int ret = odp_implicit_init();

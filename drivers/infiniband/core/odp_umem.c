@@ -23,6 +23,7 @@
 #include <rdma/odp_mirror_range.h>
 
 #include "odp_mirror_internal.h"
+#include "odp_trace.h"
 
 /* Pages one hmm_range_fault() call faults at most (2 MiB). */
 #define ODP_FAULT_MAX_PAGES	512
@@ -91,6 +92,8 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 	emptied = dropped && !umem->nr_entries;
 	up_write(&umem->lock);
 
+	trace_odp_mirror_invalidate(umem, range->start, range->end, dropped,
+				    range->event);
 	odp_count(&umem->stats->page_invalidations,
 		  umem->totals.page_invalidations, dropped);
 	if (emptied && umem->parent)
@@ -382,7 +385,8 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			       PAGE_SHIFT;
 	struct mem_cgroup *old_memcg;
 	unsigned long timeout;
-	long recorded;
+	unsigned int tries = 0;
+	long recorded = -1;
 	int ret;
 
 	/* Racy on purpose: it only saves work, mmget_not_zero() decides. */
@@ -408,6 +412,7 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			ret = -EINTR;
 			break;
 		}
+		tries++;
 		range.notifier_seq = mmu_interval_read_begin(&umem->notifier);
 		mmap_read_lock(mm);
 		ret = odp_fault_prepare(umem, mm, va, npages, flags, &range);
@@ -455,6 +460,9 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	mmput_async(mm);
 out_free:
 	kvfree(range.hmm_pfns);
+	trace_odp_mirror_fault(umem, va, npages,
+			       !flags ? 0 : flags & HMM_PFN_REQ_WRITE ? 3 : 1,
+			       tries, recorded, ret);
 	return ret;
 }
 
@@ -743,8 +751,10 @@ int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 		.keep_going = keep_going,
 		.ctx = ctx,
 	};
+	int ret = odp_walk(umem, va, len, write, odp_prefetch_range, &p);
 
-	return odp_walk(umem, va, len, write, odp_prefetch_range, &p);
+	trace_odp_mirror_prefetch(umem, va, len, write, fault, ret);
+	return ret;
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefetch);
 
