@@ -7,8 +7,8 @@
 #               its broken variants (tests/model)
 #   c           our libibverbs C tests (tests/c), one guest boot
 #   perftest    perftest 4.5 and 25.01, pinned and --odp, one boot
-#   pyverbs44   rdma-core 44 pyverbs vs. its stock-rxe baseline, one boot
-#   pyverbs65   rdma-core 65 pyverbs vs. its stock-rxe baseline, one boot
+#   pyverbs44   rdma-core 44 pyverbs, held to its lists, one boot
+#   pyverbs65   rdma-core 65 pyverbs, held to its lists, one boot
 #   dkms        the DKMS package: dkms add/build/install into scratch trees
 #               (tests/dkms), then a guest boot on the installed modules
 #   lifetime    the teardown matrix (tests/lifetime), 100 iterations a
@@ -20,9 +20,16 @@
 # its two vCPUs on one host thread (tests/vm/run-in-guest.sh), so two
 # guests keep both cores of a 2-core machine busy.
 #
-# Every test case counts once; each guest boot adds one more case, its
-# dmesg gate. Ends with "N passed, N failed, N skipped" and exits non-zero
-# when anything failed. Per-suite results and guest logs: build/check/.
+# Every test case counts once; each guest boot adds two more cases: its
+# boot (the command ran, the dmesg gate passed) and the clean unload of
+# our stack after it (tests/vm/guest-verdict.sh). Every suite's results
+# are then held to the expectation lists (tests/check-results.py): the
+# pyverbs lanes' must-pass and expected lists (tests/pyverbs/), and
+# tests/expected-skips.txt; a skip on no list is a failure. A failed
+# guest suite prints the tail of its guest's output. Ends with a line
+# "skips: N, all expected" (then one line per environment skip) and
+# "N passed, N failed, N skipped", and exits non-zero when anything
+# failed. Per-suite results and guest logs: build/check/.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,8 +41,8 @@ suites=("$@")
 rm -rf "$out"
 mkdir -p "$out"
 
-# guest SUITE [--timeout SEC] COMMAND...: one boot; its results file and
-# its dmesg gate.
+# guest SUITE [--timeout SEC] COMMAND...: one boot; its verdicts (the
+# boot with its dmesg gate, the unload of our stack) go to SUITE.txt.
 guest() {
 	local suite=$1 timeout=900 rc=0
 	shift
@@ -46,12 +53,7 @@ guest() {
 	echo "== $suite (guest) started"
 	"$here/vm/run-in-guest.sh" --quiet --timeout "$timeout" \
 		--out "$out/$suite" -- "$@" || rc=$?
-	case $rc in
-	0) echo "ok guest.$suite.boot" ;;
-	124) echo "fail guest.$suite.boot # guest hung or died" ;;
-	125) echo "fail guest.$suite.boot # kernel report in dmesg" ;;
-	*) echo "fail guest.$suite.boot # suite command exited $rc" ;;
-	esac >>"$out/$suite.txt"
+	"$here/vm/guest-verdict.sh" "$suite" "$out/$suite" "$rc" >>"$out/$suite.txt"
 }
 
 # collect SUITE FILE: append a guest suite's result lines; a suite that
@@ -65,14 +67,34 @@ collect() {
 }
 
 pyverbs() {
-	local lane=$1
-	guest "pyverbs$lane" "$here/pyverbs/run-lane.sh" "$lane" /results/raw.txt
-	if [ -f "$out/pyverbs$lane/raw.txt" ]; then
-		"$here/pyverbs/compare-baseline.py" \
-			"$here/pyverbs/baseline-$lane.txt" \
-			"$out/pyverbs$lane/raw.txt" >"$out/pyverbs$lane/compared.txt"
-	fi
-	collect "pyverbs$lane" "$out/pyverbs$lane/compared.txt"
+	guest "pyverbs$1" "$here/pyverbs/run-lane.sh" "$1" /results/raw.txt
+	collect "pyverbs$1" "$out/pyverbs$1/raw.txt"
+}
+
+# check SUITE: hold its results to the expectation lists, in place (a
+# pyverbs lane's must-pass list once the lane has run at all).
+check() {
+	local lists=("$here/expected-skips.txt")
+	case $1 in
+	pyverbs*)
+		[ ! -f "$out/$1/raw.txt" ] ||
+			lists+=("$here/pyverbs/must-pass-${1#pyverbs}.txt")
+		lists+=("$here/pyverbs/expected-${1#pyverbs}.txt") ;;
+	esac
+	"$here/check-results.py" "$out/$1.txt" "${lists[@]}" >"$out/$1.checked" ||
+		echo "fail $1.check # tests/check-results.py failed" >>"$out/$1.checked"
+	mv "$out/$1.checked" "$out/$1.txt"
+}
+
+# tail_of SUITE: the end of a failed guest suite's output.
+tail_of() {
+	local log
+	for log in "$out/$1/output.log" "$out/$1/guest/output.log"; do
+		[ -f "$log" ] || continue
+		echo "== $1: tail of ${log#"$top"/}"
+		tail -n 40 "$log"
+		return
+	done
 }
 
 # The newer userspace lane (rdma-core 65, perftest 25.01) serves
@@ -99,7 +121,7 @@ run_suite() {
 			echo "fail model.run # see build/check/model.log" >>"$out/model.txt"
 		;;
 	c)
-		guest c "$here/c/run.sh" /results/results.txt
+		guest c --timeout 1800 "$here/c/run.sh" /results/results.txt
 		collect c "$out/c/results.txt"
 		;;
 	perftest)
@@ -164,10 +186,15 @@ for pid in "${pids[@]}"; do
 	wait "$pid"
 done
 for suite in "${suites[@]}"; do
-	grep -h '^fail ' "$out/$suite.txt" 2>/dev/null
+	check "$suite"
+	grep -q '^fail ' "$out/$suite.txt" || continue
+	tail_of "$suite"
+	grep -h '^fail ' "$out/$suite.txt"
 done
+grep -h '^fail ' "$out/lanes.txt" 2>/dev/null
 
 cat "$out"/*.txt >"$out/all.txt" 2>/dev/null
+"$here/skip-summary.sh" "$out/all.txt"
 passed=$(grep -c '^ok ' "$out/all.txt")
 failed=$(grep -c '^fail ' "$out/all.txt")
 skipped=$(grep -c '^skip ' "$out/all.txt")

@@ -7,19 +7,24 @@
 # given) and append one line per test case to RESULTS:
 #
 #   ok <suite>.<test>
-#   fail <suite>.<test>
+#   fail <suite>.<test> # <assertion>; <first differing byte>; <how it ended>
 #   skip <suite>.<test> # <reason>
 #
 # <suite> is the binary's name, <test> the kselftest case name
-# (fixture.variant.test). A binary that dies, times out or reports fewer
-# cases than it planned adds `fail <suite>.run`; one that skips as a whole
-# (plan 1..0) adds `skip <suite>.all # <reason>`. The raw TAP and the
+# (fixture.variant.test); the reasons come from the case's own diagnostics
+# (tests/tap-to-results.sh). A binary that dies, times out or reports
+# fewer cases than it planned adds `fail <suite>.run # <exit status...>`;
+# one that skips as a whole (plan 1..0) adds `skip <suite>.all # <reason>`.
+# Under tests/vm/run-in-guest.sh with our modules, RXE_ODP_EXPECT_ODP=1:
+# a test that finds an ODP capability of our rxe missing must fail; make
+# check accepts only the environment skips of tests/expected-skips.txt. The raw TAP and the
 # tests' diagnostics go to stdout. Meant to run in the guest
 # (tests/vm/run-in-guest.sh); build first with `make -C userspace`.
 #
 # Environment: RXE_ODP_C_TESTS (binary directory, default
 # userspace/out/tests), RXE_ODP_C_TIMEOUT (seconds per binary, default 600);
-# RXE_ODP_DEV and RXE_ODP_GID_IDX are read by the tests themselves.
+# RXE_ODP_DEV, RXE_ODP_GID_IDX and RXE_ODP_EXPECT_ODP are read by the
+# tests themselves.
 #
 # Exit status: 0 when every binary ran, whatever the results (the caller
 # counts them); 2 when nothing could run (usage, RESULTS not writable, a

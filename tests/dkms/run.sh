@@ -15,13 +15,15 @@
 #   ok|fail dkms.modules      both modules in <kver>/updates/dkms, for <kver>
 #   ok|fail dkms.<test>...    the C tests, on the DKMS-built modules
 #   ok|fail guest.dkms.boot   the guest's exit and dmesg gate
+#   ok|fail guest.dkms.unload rxe0 deleted, both modules unloaded after
+#                             the tests (tests/vm/guest-verdict.sh)
 #
 # Exit status: 0 when it ran (whatever the results), 2 on usage errors.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-# shellcheck source=../../kernel.version
+# shellcheck source=SCRIPTDIR/../../kernel.version
 . "$top/kernel.version"
 [ $# -eq 2 ] || { echo "usage: $0 WORK RESULTS" >&2; exit 2; }
 work=$1
@@ -94,10 +96,5 @@ if [ -s "$work/guest/results.txt" ]; then
 else
 	echo "fail dkms.results # the guest reported no test results" >>"$results"
 fi
-case $rc in
-0) echo "ok guest.dkms.boot" ;;
-124) echo "fail guest.dkms.boot # guest hung or died" ;;
-125) echo "fail guest.dkms.boot # kernel report in dmesg" ;;
-*) echo "fail guest.dkms.boot # suite command exited $rc" ;;
-esac >>"$results"
+"$top/tests/vm/guest-verdict.sh" dkms "$work/guest" "$rc" >>"$results"
 exit 0

@@ -12,7 +12,7 @@ trap 'rm -rf "$out"' EXIT
 
 "$top/tests/vm/run-in-guest.sh" --stock --quiet --out "$out" -- \
 	"$here/run-lane.sh" "$lane" /results/results.txt
-# shellcheck source=../../kernel.version
+# shellcheck source=SCRIPTDIR/../../kernel.version
 . "$top/kernel.version"
 {
 	echo "# pyverbs lane $lane on Debian's stock rdma_rxe, kernel $KERNEL_PKG_VERSION"

@@ -1,32 +1,28 @@
 #!/bin/bash
 # dmesg-gate.sh DMESG: exit 1 and print the offending lines if the guest's
-# kernel log holds a report of a bug. Patterns are anchored to the start of
-# the kernel's own report lines (after the printk timestamp), so the boot
-# command line, which names hung_task_timeout_secs, cannot trip them.
-# Known upstream noise is listed in dmesg-whitelist, one justified ERE each.
+# kernel log holds a report of a bug (the patterns of dmesg-reports), or
+# if DMESG is missing or empty (the log was not captured: nothing was
+# checked). Patterns are anchored to the start of the kernel's own report
+# lines (after the printk timestamp), so the boot command line, which
+# names hung_task_timeout_secs, cannot trip them. Known upstream noise is
+# listed in dmesg-whitelist, one justified ERE each.
+#
+#   dmesg-gate.sh --pattern   print the anchored ERE (for tests/lifetime)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-log=$1
 ts='^(\[ *[0-9]+\.[0-9]+\] )?'
-reports=(
-	'BUG:'
-	'BUG [^ ]+ \(.*\): '
-	'WARNING: CPU:'
-	'Oops'
-	'general protection fault'
-	'KFENCE: '
-	'.*Poison overwritten'
-	'.*Redzone'
-	'refcount_t: '
-	'list_(add|del) corruption'
-	'INFO: task .* blocked for more than'
-	'watchdog: BUG: soft lockup'
-	'rcu: INFO: rcu_(sched|preempt) (self-)?detected stall'
-	'.*Slab cache still has objects'
-	'Kernel panic'
-)
+mapfile -t reports < <(grep -v -e '^#' -e '^$' "$here/dmesg-reports")
 pattern=$ts'('$(IFS='|'; echo "${reports[*]}")')'
+if [ "${1:-}" = --pattern ]; then
+	echo "$pattern"
+	exit 0
+fi
+log=$1
+if [ ! -s "$log" ]; then
+	echo "dmesg gate: $log is missing or empty: the kernel log was not captured"
+	exit 1
+fi
 whitelist=$(grep -v -e '^#' -e '^$' "$here/dmesg-whitelist" || true)
 
 hits=$(grep -E "$pattern" "$log" || true)

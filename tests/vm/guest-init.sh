@@ -1,8 +1,9 @@
 #!/bin/bash
 # PID 1 of the guest after switch_root (the host's root, read-only, under a
 # tmpfs overlay). Reads /results/env, loads the RDMA stack (ours or the
-# stock rdma_rxe), creates rxe0 on dummy0, runs /results/cmd, stores its
-# exit status and dmesg in /results, and powers off.
+# stock rdma_rxe), creates rxe0 on dummy0, runs /results/cmd, takes our
+# stack down again (/results/unload: "ok" or why not), stores the
+# command's exit status and dmesg in /results, and powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 TERM=dumb
 
@@ -27,8 +28,14 @@ ip link set lo up
 
 # shellcheck source=/dev/null
 . /results/env
-# For tests that unload and reload the stack (tests/lifetime).
-export RXE_ODP_STACK RXE_ODP_BUILD
+# For tests that unload and reload the stack (tests/lifetime), and for
+# tests that must fail, not skip, when a capability of our rxe is missing
+# (RXE_ODP_EXPECT_ODP=1: our modules are loaded; 0: the stock rdma_rxe).
+export RXE_ODP_STACK RXE_ODP_BUILD RXE_ODP_EXPECT_ODP
+live=/sys/kernel/debug/odp_mirror/live
+# pause SECONDS: sleep without an exec (exec is slow here: 9p under TCG)
+mkfifo /run/pause
+pause() { read -rt "$1" <>/run/pause; }
 
 finish() {
 	echo "$1" >/results/rc
@@ -57,6 +64,69 @@ setup_rdma() {
 	rdma link add rxe0 type rxe netdev dummy0
 }
 
+# The odp_mirror live counts that are not zero ("umems 3 entries 12 "),
+# after up to 10 s for the last releases (a fault's mmput_async, fput).
+live_counts() {
+	local i k v
+	for ((i = 0; i < 100; i++)); do
+		counts=
+		while read -r k v; do
+			case $k in
+			umems|entries|per_mm|children) [ "$v" = 0 ] || counts+="$k $v " ;;
+			esac
+		done <"$live"
+		[ -z "$counts" ] && return
+		pause 0.1
+	done
+}
+
+# The processes that still hold a uverbs device open ("comm[pid] ..."),
+# with builtins only.
+uverbs_users() {
+	local p f d c
+	users=
+	for p in /proc/[0-9]*; do
+		for f in "$p"/fd/*; do
+			for d in /dev/infiniband/uverbs*; do
+				[ "$f" -ef "$d" ] || continue
+				read -r c <"$p/comm"
+				users+="${c}[${p#/proc/}] "
+				continue 3
+			done
+		done
+	done 2>/dev/null
+}
+
+# Take our stack down after the command (it must leave it up): once no
+# process holds rxe0 open (10 s for the command's last ones to exit),
+# delete rxe0 (bounded: it blocks while a context is open), check that
+# the live counts are zero, unload both modules. Prints why it failed.
+unload_stack() {
+	local pid i out
+	[ -e /sys/class/infiniband/rxe0 ] || { echo "rxe0 is gone after the command"; return 1; }
+	for ((i = 0; i < 100; i++)); do
+		uverbs_users
+		[ -z "$users" ] && break
+		pause 0.1
+	done
+	[ -z "$users" ] || { echo "rxe0 still open after the command by ${users% }"; return 1; }
+	rdma link del rxe0 >/run/linkdel.log 2>&1 &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		pause 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "rdma link del rxe0 blocked for 60 s (a context still open?)"
+		return 1
+	fi
+	wait "$pid" || { echo "rdma link del rxe0: $(head -c 200 /run/linkdel.log)"; return 1; }
+	[ -r "$live" ] || { echo "no $live before rmmod"; return 1; }
+	live_counts
+	[ -z "$counts" ] || { echo "odp_mirror live counts before rmmod: ${counts% }"; return 1; }
+	out=$(rmmod rdma_rxe odp_mirror 2>&1) || { echo "rmmod rdma_rxe odp_mirror: $out"; return 1; }
+}
+
 if ! setup_rdma; then
 	echo "guest: RDMA setup failed"
 	finish 126
@@ -64,4 +134,10 @@ fi
 echo "guest: rxe0 up ($RXE_ODP_STACK rxe), running the command"
 cd "$RXE_ODP_CWD" || finish 126
 bash /results/cmd </dev/null >/results/output.log 2>&1
-finish $?
+rc=$?
+if [ "$RXE_ODP_STACK" = ours ]; then
+	why=$(unload_stack 2>&1) && why=ok
+	why=${why:-unload failed}
+	echo "${why//$'\n'/ }" >/results/unload
+fi
+finish $rc

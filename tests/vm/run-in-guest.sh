@@ -4,10 +4,15 @@
 # Boot Debian's 6.12 kernel under QEMU (TCG) with the host's root as the
 # guest's read-only root (9p, tmpfs overlay on top), load our rdma_rxe and
 # odp_mirror (or the stock rdma_rxe with --stock), create rxe0 on dummy0,
-# run COMMAND in the current directory and return its exit status.
+# run COMMAND in the current directory and return its exit status. With
+# our modules, COMMAND sees RXE_ODP_EXPECT_ODP=1 (0 with --stock): a
+# missing ODP capability is then a failure, not a reason to skip. After
+# COMMAND the guest deletes rxe0 and unloads our modules, which must
+# succeed with odp_mirror's live counts at zero (tests/vm/guest-init.sh).
 #
 #   --stock        load Debian's own rdma_rxe instead of ours
-#   --out DIR      keep console.log, dmesg.txt, output.log, rc in DIR
+#   --out DIR      keep console.log, dmesg.txt, output.log, rc, unload,
+#                  gate.txt in DIR
 #                  (default: build/guest-runs/<time>)
 #   --timeout SEC  kill a guest that has not powered off (default 900)
 #   --mem SIZE     guest memory (default 4G)
@@ -15,20 +20,22 @@
 #                  build/<kver>/, the default)
 #   --quiet        print the command's output only on failure
 #
-# Exit status: COMMAND's, or 124 when the guest hung, or 125 when the
-# dmesg gate found a kernel report (tests/vm/dmesg-gate.sh).
+# Exit status: 124 when the guest hung, 125 when the dmesg gate found a
+# kernel report or no kernel log (tests/vm/dmesg-gate.sh; its verdict in
+# DIR/gate.txt), else COMMAND's when it failed, else 123 when the unload
+# after it failed (the reason in DIR/unload), else 0.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-# shellcheck source=../../kernel.version
+# shellcheck source=SCRIPTDIR/../../kernel.version
 . "$top/kernel.version"
 cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
 kver=$KERNEL_ABI-amd64
 kcache=$cache/$kver
 build=$top/build/$kver
 
-stack=ours out= timeout=900 mem=4G quiet=0
+stack=ours out='' timeout=900 mem=4G quiet=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--stock) stack=stock ;;
@@ -57,10 +64,11 @@ fi
 
 out=${out:-$top/build/guest-runs/$(date +%Y%m%d-%H%M%S)-$$}
 mkdir -p "$out"
-rm -f "$out"/{rc,dmesg.txt,output.log,console.log}
+rm -f "$out"/{rc,dmesg.txt,output.log,console.log,unload,gate.txt}
 out=$(cd "$out" && pwd)
 {
 	echo "RXE_ODP_STACK=$stack"
+	echo "RXE_ODP_EXPECT_ODP=$([ "$stack" = ours ] && echo 1 || echo 0)"
 	printf 'RXE_ODP_BUILD=%q\n' "$build"
 	printf 'RXE_ODP_CWD=%q\n' "$PWD"
 	printf 'RXE_ODP_RESULTS=%q\n' "$out"
@@ -115,12 +123,18 @@ if [ "$status" -eq 124 ] || [ "$status" -eq 137 ] || [ ! -f "$out/rc" ]; then
 	exit 124
 fi
 rc=$(cat "$out/rc")
-[ "$quiet" = 1 ] && [ "$rc" = 0 ] || show_output
-if ! "$here/dmesg-gate.sh" "$out/dmesg.txt" >&2; then
+if [ "$quiet" != 1 ] || [ "$rc" != 0 ]; then show_output; fi
+if ! "$here/dmesg-gate.sh" "$out/dmesg.txt" >"$out/gate.txt" 2>&1; then
+	cat "$out/gate.txt" >&2
 	echo "run-in-guest: results in $out" >&2
 	exit 125
 fi
 if [ "$rc" != 0 ]; then
 	echo "run-in-guest: command exited $rc; results in $out" >&2
+	exit "$rc"
 fi
-exit "$rc"
+if [ "$stack" = ours ] && [ "$(cat "$out/unload" 2>/dev/null)" != ok ]; then
+	echo "run-in-guest: unloading our stack failed: $(cat "$out/unload" 2>/dev/null || echo "no $out/unload")" >&2
+	exit 123
+fi
+exit 0
