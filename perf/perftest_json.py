@@ -27,6 +27,12 @@ import sys
 def load(path):
     with open(path) as f:
         text = f.read()
+    # perftest prints C's nan/inf as they are ("t_stdev": -nan when the
+    # variance rounds below zero): make them JSON's NaN/Infinity
+    text = re.sub(r'(:\s*)(-?)(nan|inf)\b',
+                  lambda m: m.group(1) + ('NaN' if m.group(3).lower() == 'nan'
+                                          else m.group(2) + 'Infinity'),
+                  text, flags=re.IGNORECASE)
     try:
         return json.loads(text)
     except ValueError:
