@@ -1076,6 +1076,20 @@ TEST_F(odp, iova_near_top)
 } while (0)
 
 /*
+ * In a test of the odp fixture: self->fd becomes a memfd_secret of @size
+ * bytes; the test is skipped on a kernel without secretmem.
+ */
+#define OPEN_SECRET(size) do {						\
+	int __fd = syscall(SYS_memfd_secret, 0);			\
+									\
+	if (__fd < 0 && errno == ENOSYS)				\
+		SKIP(return, "memfd_secret: ENOSYS (secretmem disabled)"); \
+	ASSERT_LE(0, __fd) TH_LOG("memfd_secret: %s", strerror(errno));	\
+	self->fd = __fd;						\
+	ASSERT_EQ(0, ftruncate(__fd, size));				\
+} while (0)
+
+/*
  * An ODP MR over memfd_secret memory: either registration fails, or every
  * remote READ/WRITE/atomic of it and a SEND from it complete with an
  * error (a SEND from it: IBV_WC_LOC_PROT_ERR); nothing leaks out, the
@@ -1089,12 +1103,8 @@ TEST_F(odp, memfd_secret)
 	uint8_t *sec;
 	int fd;
 
-	fd = syscall(SYS_memfd_secret, 0);
-	if (fd < 0 && errno == ENOSYS)
-		SKIP(return, "memfd_secret: ENOSYS (secretmem disabled)");
-	ASSERT_LE(0, fd) TH_LOG("memfd_secret: %s", strerror(errno));
-	self->fd = fd;
-	ASSERT_EQ(0, ftruncate(fd, size));
+	OPEN_SECRET(size);
+	fd = self->fd;
 	sec = mmap(NULL, size, RW, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, sec) TH_LOG("mmap(memfd_secret): %s",
 					  strerror(errno));
@@ -1185,12 +1195,8 @@ static void secret_neighbour(struct __test_metadata *_metadata,
 	void *p;
 	int fd;
 
-	fd = syscall(SYS_memfd_secret, 0);
-	if (fd < 0 && errno == ENOSYS)
-		SKIP(return, "memfd_secret: ENOSYS (secretmem disabled)");
-	ASSERT_LE(0, fd) TH_LOG("memfd_secret: %s", strerror(errno));
-	self->fd = fd;
-	ASSERT_EQ(0, ftruncate(fd, pg));
+	OPEN_SECRET(pg);
+	fd = self->fd;
 
 	/* the working set: a 2 MiB-aligned target, its MRs */
 	map = map_anon(_metadata, self, 2 * size, RW);
