@@ -185,7 +185,33 @@ static int post(struct ibv_qp *qp, struct ibv_send_wr *wr)
 	return ibv_post_send(qp, wr, &bad);
 }
 
-/* Run @body once per position n = 1, 2, ...; it returns whether it passed. */
+/*
+ * The next completion on @q, which must be a success at position @n (the
+ * failed access redone); its byte_len.
+ */
+static uint32_t wc_ok(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(transient) *self, struct vu_qp *q,
+		      const char *what, long n)
+{
+	struct ibv_wc wc;
+
+	ASSERT_EQ(0, vu_poll_one(&self->v, q, &wc))
+		TH_LOG("position %ld: no %s completion", n, what);
+	ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("position %ld: %s %s", n, what,
+		       ibv_wc_status_str(wc.status));
+	return wc.byte_len;
+}
+
+/* dst holds what its shadow says, every byte, at position @n. */
+static void dst_exact(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(transient) *self, long n)
+{
+	ASSERT_TRUE(tu_same_bytes("dst", self->dst, self->shadow, self->len))
+		TH_LOG("position %ld", n);
+}
+
+/* Positions n = 1, 2, ..., MAX_POSITIONS, the knob armed at each. */
 #define FOR_EACH_POSITION(n)						\
 	for (n = 1; n <= MAX_POSITIONS && !arm(n); n++)
 
@@ -198,7 +224,6 @@ TEST_F(transient, send_recv_3sge)
 		.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED,
 	};
 	struct ibv_recv_wr *rbad;
-	struct ibv_wc wc;
 	long n;
 
 	ASSERT_EQ(XFER_LEN, fill_sges(ssg, src_sges, self->src, self->src_mr));
@@ -208,20 +233,11 @@ TEST_F(transient, send_recv_3sge)
 		shadow_scatter(self);
 		ASSERT_EQ(0, ibv_post_recv(self->p.b.qp, &rwr, &rbad));
 		ASSERT_EQ(0, post(self->p.a.qp, &swr));
-		ASSERT_EQ(0, vu_poll_one(&self->v, &self->p.a, &wc))
-			TH_LOG("position %ld: no send completion", n);
-		ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
-			TH_LOG("position %ld: send %s", n,
-			       ibv_wc_status_str(wc.status));
-		ASSERT_EQ(0, vu_poll_one(&self->v, &self->p.b, &wc))
-			TH_LOG("position %ld: no receive completion", n);
-		ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
-			TH_LOG("position %ld: receive %s", n,
-			       ibv_wc_status_str(wc.status));
-		ASSERT_EQ(XFER_LEN, wc.byte_len) TH_LOG("position %ld", n);
-		ASSERT_TRUE(tu_same_bytes("dst", self->dst, self->shadow,
-					  self->len))
-			TH_LOG("position %ld", n);
+		wc_ok(_metadata, self, &self->p.a, "send", n);
+		ASSERT_EQ(XFER_LEN, wc_ok(_metadata, self, &self->p.b,
+					  "receive", n))
+			TH_LOG("position %ld: byte_len", n);
+		dst_exact(_metadata, self, n);
 		if (left_armed())
 			break;
 	}
@@ -240,7 +256,6 @@ static void rdma_3sge(struct __test_metadata *_metadata,
 		.send_flags = IBV_SEND_SIGNALED,
 	};
 	const size_t roff = 777;
-	struct ibv_wc wc;
 	size_t at;
 	long n;
 	int i;
@@ -274,14 +289,8 @@ static void rdma_3sge(struct __test_metadata *_metadata,
 			}
 		}
 		ASSERT_EQ(0, post(self->p.a.qp, &wr));
-		ASSERT_EQ(0, vu_poll_one(&self->v, &self->p.a, &wc))
-			TH_LOG("position %ld: no completion", n);
-		ASSERT_EQ(IBV_WC_SUCCESS, wc.status)
-			TH_LOG("position %ld: %s", n,
-			       ibv_wc_status_str(wc.status));
-		ASSERT_TRUE(tu_same_bytes("dst", self->dst, self->shadow,
-					  self->len))
-			TH_LOG("position %ld", n);
+		wc_ok(_metadata, self, &self->p.a, write ? "write" : "read", n);
+		dst_exact(_metadata, self, n);
 		if (left_armed())
 			break;
 	}
