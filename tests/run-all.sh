@@ -107,8 +107,15 @@ case " ${suites[*]} " in
 	;;
 esac
 
-# run_suite SUITE: one suite, its results in $out/SUITE.txt.
+# run_suite SUITE: one suite, its results in $out/SUITE.txt; says how
+# long it took (the CI budget is kept by these lines).
 run_suite() {
+	local start=$SECONDS
+	run_one "$1"
+	echo "== $1 done in $((SECONDS - start)) s"
+}
+
+run_one() {
 	case $1 in
 	unit)
 		echo "== unit (host)"
