@@ -401,11 +401,14 @@ static inline int tu_modify_qp(struct ibv_qp *q, struct ibv_qp_attr *a,
 /*
  * Bring RC QP @q from any state back through RESET, INIT and RTR to RTS,
  * its peer being QP @dest_qpn on @v's GID, with the attributes
- * vu_qp_connect() uses except the RNR retry count, @rnr_retry.
+ * vu_qp_connect() uses except the RNR retry count, @rnr_retry, and the
+ * local ACK timeout, @timeout (4.096 us * 2^timeout; 0: the requester
+ * never retransmits, it waits for the responder however long).
  * Returns 0 or a negative errno.
  */
 static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
-				  uint32_t dest_qpn, uint8_t rnr_retry)
+				  uint32_t dest_qpn, uint8_t rnr_retry,
+				  uint8_t timeout)
 {
 	uint8_t rd_atomic = 16;
 	struct ibv_qp_attr a;
@@ -452,13 +455,40 @@ static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;			/* 67 ms */
+	a.timeout = timeout;
 	a.retry_cnt = 7;
 	a.rnr_retry = rnr_retry;
 	a.max_rd_atomic = rd_atomic;
 	return tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
 			    IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 			    IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/*
+ * vu_qp_pair_create(), but with the requesters' RNR retry count
+ * @rnr_retry and local ACK timeout @timeout (tu_qp_reconnect()).
+ * Returns 0 or a negative errno; on failure nothing is left allocated.
+ */
+static inline int tu_qp_pair_create_timers(struct vu_ctx *v,
+					   struct vu_qp_pair *p,
+					   uint8_t rnr_retry, uint8_t timeout)
+{
+	int ret = vu_qp_pair_create(v, p);
+
+	if (ret)
+		return ret;
+	ret = tu_qp_reconnect(v, p->a.qp, p->b.qp->qp_num, rnr_retry,
+			      timeout);
+	if (!ret)
+		ret = tu_qp_reconnect(v, p->b.qp, p->a.qp->qp_num, rnr_retry,
+				      timeout);
+	if (ret) {
+		ksft_print_msg("reconnecting QPs %u and %u (rnr_retry %u, timeout %u): %s\n",
+			       p->a.qp->qp_num, p->b.qp->qp_num, rnr_retry,
+			       timeout, strerror(-ret));
+		vu_qp_pair_destroy(v, p);
+	}
+	return ret;
 }
 
 /*
@@ -472,20 +502,7 @@ static inline int tu_qp_pair_create_rnr(struct vu_ctx *v,
 					struct vu_qp_pair *p,
 					uint8_t rnr_retry)
 {
-	int ret = vu_qp_pair_create(v, p);
-
-	if (ret)
-		return ret;
-	ret = tu_qp_reconnect(v, p->a.qp, p->b.qp->qp_num, rnr_retry);
-	if (!ret)
-		ret = tu_qp_reconnect(v, p->b.qp, p->a.qp->qp_num, rnr_retry);
-	if (ret) {
-		ksft_print_msg("reconnecting QPs %u and %u with rnr_retry %u: %s\n",
-			       p->a.qp->qp_num, p->b.qp->qp_num, rnr_retry,
-			       strerror(-ret));
-		vu_qp_pair_destroy(v, p);
-	}
-	return ret;
+	return tu_qp_pair_create_timers(v, p, rnr_retry, 14 /* 67 ms */);
 }
 
 /* Destroy the pair @p and create it afresh as tu_qp_pair_create_rnr(). */

@@ -38,13 +38,17 @@ bool odp_inject_access_failure(void)
  * for the pending frees (mmu_notifier_synchronize()), count again. With
  * no ODP MR left anywhere, both live counts then read zero. Children of
  * implicit umems that invalidations emptied are reclaimed by a work
- * item: wait for those queued so far too.
+ * item, and a umem released while its fault stalled is freed when the
+ * fault work ends: wait for the works queued so far too (for as long as
+ * a stalled fault takes).
  */
 static int odp_live_show(struct seq_file *m, void *unused)
 {
-	long per_mm_before = atomic_long_read(&odp_live_per_mm);
+	long per_mm_before;
 
+	odp_fault_flush();
 	odp_implicit_flush();
+	per_mm_before = atomic_long_read(&odp_live_per_mm);
 	mmu_notifier_synchronize();
 	seq_printf(m, "umems %ld\n", atomic_long_read(&odp_live_umems));
 	seq_printf(m, "children %ld\n", atomic_long_read(&odp_live_children));

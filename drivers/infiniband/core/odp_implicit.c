@@ -18,8 +18,10 @@
  *   the reclaim work is queued.
  * - The reclaim work takes children_lock for writing, so no access uses
  *   a child and none can be filled; it takes the marked children that
- *   are still empty out of the xarray and removes them (the strong fence)
- *   after dropping the lock.
+ *   are still empty, and keep no stalled fault (odp_fault_work.c), out
+ *   of the xarray and removes them (the strong fence) after dropping the
+ *   lock. A fault work still running on a removed child holds its own
+ *   reference; the child is freed when that ends.
  *
  * Why "no entry" is the rule: that is when a child's translation memory
  * is gone and only its fixed size is left; a child that still has pages
@@ -76,8 +78,7 @@ static void odp_child_destroy(struct odp_mirror_umem *child)
 	trace_odp_mirror_child_reclaim(child->parent, child->start,
 				       child->end);
 	odp_umem_remove(child);
-	kfree(child);
-	atomic_long_dec(&odp_live_children);
+	odp_umem_put(child);
 }
 
 /*
@@ -94,8 +95,13 @@ static void odp_children_reap(struct odp_implicit *imp, bool all)
 	xa_for_each_marked(&imp->children, slot, child,
 			   all ? XA_PRESENT : ODP_CHILD_MAYBE_EMPTY) {
 		xa_clear_mark(&imp->children, slot, ODP_CHILD_MAYBE_EMPTY);
-		/* no access runs: an empty child stays empty */
-		if (!all && !odp_child_empty(child))
+		/*
+		 * No access runs: an empty child stays empty. One whose
+		 * fault stalls stays too: the retry of its access waits
+		 * for that fault instead of starting another on a new child.
+		 */
+		if (!all && (!odp_child_empty(child) ||
+			     READ_ONCE(child->stalled)))
 			continue;
 		xa_erase(&imp->children, slot);
 		list_add(&child->dead_link, &dead);
@@ -152,21 +158,26 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 	if (!child)
 		return ERR_PTR(-ENOMEM);
 	/* umem->end <= TASK_SIZE, so start + ODP_CHILD_SIZE does not wrap */
-	odp_umem_init(child, start, min(start + ODP_CHILD_SIZE, umem->end),
-		      umem->writable, &umem->totals);
+	odp_umem_init(child, mm, start,
+		      min(start + ODP_CHILD_SIZE, umem->end), umem->writable,
+		      &umem->totals);
 	child->per_mm = umem->per_mm;
 	child->stats = umem->stats;
 	child->memcg = umem->memcg;
+	/* its own: a fault work may outlive the parent */
+	if (child->memcg)
+		css_get(&child->memcg->css);
 	child->parent = umem;
+	atomic_long_inc(&odp_live_children);
 	if (!mmget_not_zero(mm)) {
 		ret = -EFAULT;
-		goto err_free;
+		goto err_put;
 	}
 	ret = odp_umem_insert(child);
 	/* The last reference may be ours; exit_mmap must not run here. */
 	mmput_async(mm);
 	if (ret)
-		goto err_free;
+		goto err_put;
 
 	old_memcg = set_active_memcg(umem->memcg);
 	old = xa_cmpxchg(&imp->children, slot, NULL, child,
@@ -175,15 +186,14 @@ static struct odp_mirror_umem *odp_child_get(struct odp_mirror_umem *umem,
 	if (old) {
 		/* another access installed one first, or no memory */
 		odp_umem_remove(child);
-		kfree(child);
+		odp_umem_put(child);
 		return xa_is_err(old) ? ERR_PTR(xa_err(old)) : old;
 	}
-	atomic_long_inc(&odp_live_children);
 	trace_odp_mirror_child_create(umem, child->start, child->end);
 	return child;
 
-err_free:
-	kfree(child);
+err_put:
+	odp_umem_put(child);
 	return ERR_PTR(ret);
 }
 
@@ -279,7 +289,7 @@ odp_mirror_umem_get_implicit(bool writable,
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	odp_umem_init(umem, 0, TASK_SIZE, writable, totals);
+	odp_umem_init(umem, mm, 0, TASK_SIZE, writable, totals);
 	init_rwsem(&imp->children_lock);
 	xa_init_flags(&imp->children, XA_FLAGS_ACCOUNT);
 	INIT_WORK(&imp->reclaim_work, odp_implicit_reclaim);
@@ -292,16 +302,18 @@ odp_mirror_umem_get_implicit(bool writable,
 	 */
 	ret = mmu_notifier_register(NULL, mm);
 	if (ret)
-		goto err_free;
+		goto err_drop;
 	umem->per_mm = odp_per_mm_get(mm);
 	if (IS_ERR(umem->per_mm)) {
 		ret = PTR_ERR(umem->per_mm);
-		goto err_free;
+		goto err_drop;
 	}
 	umem->memcg = get_mem_cgroup_from_mm(mm);
 	atomic_long_inc(&odp_live_umems);
 	return umem;
 
+err_drop:
+	mmdrop(mm);
 err_free:
 	kfree(imp);
 	kfree(umem);

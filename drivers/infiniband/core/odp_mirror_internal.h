@@ -4,8 +4,10 @@
 #define _ODP_MIRROR_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/kref.h>
 #include <linux/mmu_notifier.h>
 #include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include <rdma/odp_mirror.h>
 
@@ -32,6 +34,7 @@ struct odp_umem_stats {
 };
 
 struct odp_implicit;
+struct odp_fault_work;
 
 /*
  * A umem is one of three kinds:
@@ -44,7 +47,20 @@ struct odp_implicit;
  */
 struct odp_mirror_umem {
 	struct mmu_interval_notifier notifier;
+	/*
+	 * The owner's reference (the driver's, or for a child its parent's
+	 * table of children) and one per fault work that runs on it
+	 * (odp_fault_work.c). Releasing the owner's stops the mirror at
+	 * once (odp_umem_remove()); the last put frees the memory.
+	 */
+	struct kref		ref;
+	/* the owner's per-mm state; a child borrows its parent's */
 	struct odp_per_mm	*per_mm;
+	/*
+	 * The mm mirrored, grabbed (mmgrab()) until the last put: a fault
+	 * work that outlives the mirror still reaches it.
+	 */
+	struct mm_struct	*mm;
 	/*
 	 * page-aligned user range mirrored: [start, end). end <= TASK_SIZE
 	 * is checked with check_add_overflow() at creation, and every access
@@ -76,15 +92,28 @@ struct odp_mirror_umem {
 	struct xarray		huge;
 	/* entries in @pfns and @huge; written under @lock held for writing */
 	unsigned long		nr_entries;
+	/*
+	 * Set under @lock held for writing when the mirror stops (the
+	 * notifier is removed, the tables emptied): a fault work that
+	 * still runs records nothing any more.
+	 */
+	bool			dead;
+	/*
+	 * A fault work whose waiter gave up (its backing stalls), kept so
+	 * that the next fault waits for it rather than start another
+	 * (odp_fault_work.c); referenced. Protected by @stalled_lock.
+	 */
+	spinlock_t		stalled_lock;
+	struct odp_fault_work	*stalled;
 	struct odp_umem_stats	own_stats;
 	/* &own_stats, or the parent's for a child */
 	struct odp_umem_stats	*stats;
 	/* the driver's device-wide totals, added to as well */
 	struct odp_mirror_counters totals;
 	/*
-	 * The memory cgroup of the owner's mm at registration (referenced;
-	 * a child borrows its parent's): translation memory is charged to
-	 * it, also when a driver's worker faults (set_active_memcg()).
+	 * The memory cgroup of the owner's mm at registration (referenced,
+	 * by a child too): translation memory is charged to it, also when
+	 * a worker faults (set_active_memcg()).
 	 */
 	struct mem_cgroup	*memcg;
 	/* an implicit parent's children, or NULL */
@@ -101,9 +130,10 @@ struct odp_mirror_umem {
 
 /*
  * Live objects of the module, for debugfs and the lifetime tests: per_mm
- * from alloc_notifier to free_notifier, umems from get to release,
- * children of implicit umems from creation to reclaim, and translation
- * table entries (a huge page's counts once).
+ * from alloc_notifier to free_notifier, umems and children of implicit
+ * umems from creation to their last put (release or reclaim, or the end
+ * of a fault work that outlived those), and translation table entries (a
+ * huge page's counts once).
  */
 extern atomic_long_t odp_live_per_mm;
 extern atomic_long_t odp_live_umems;
@@ -119,11 +149,29 @@ bool odp_inject_access_failure(void);
 /* Work on [va, end) of an explicit umem or child, checked to lie inside. */
 typedef int (*odp_range_fn)(struct odp_mirror_umem *umem, unsigned long va,
 			    unsigned long end, void *arg);
-void odp_umem_init(struct odp_mirror_umem *umem, unsigned long start,
-		   unsigned long end, bool writable,
+void odp_umem_init(struct odp_mirror_umem *umem, struct mm_struct *mm,
+		   unsigned long start, unsigned long end, bool writable,
 		   const struct odp_mirror_counters *totals);
 int odp_umem_insert(struct odp_mirror_umem *umem);
 void odp_umem_remove(struct odp_mirror_umem *umem);
+void odp_umem_put(struct odp_mirror_umem *umem);
+int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
+	      unsigned long npages, unsigned long flags, long *recorded);
+void odp_count(atomic64_t *own, atomic64_t *total, u64 n);
+
+/* odp_fault_work.c */
+/*
+ * How long a fault's waiter waits for it before it gives up with -ETIME
+ * (the fault goes on): well under the time rxe's deregistration waits
+ * for an MR's users (50 s), well over a fault of 2 MiB on a slow guest.
+ */
+#define ODP_FAULT_WAIT		(5 * HZ)
+int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
+		   unsigned long npages, unsigned long flags, bool prefetch);
+void odp_fault_drop_stalled(struct odp_mirror_umem *umem);
+int odp_fault_init(void);
+void odp_fault_exit(void);
+void odp_fault_flush(void);
 
 /* odp_implicit.c */
 int odp_implicit_init(void);

@@ -13,10 +13,15 @@
 
 static int __init odp_mirror_init(void)
 {
-	int ret = odp_implicit_init();
+	int ret = odp_fault_init();
 
 	if (ret)
 		return ret;
+	ret = odp_implicit_init();
+	if (ret) {
+		odp_fault_exit();
+		return ret;
+	}
 	odp_debugfs_init();
 	return 0;
 }
@@ -24,6 +29,8 @@ static int __init odp_mirror_init(void)
 static void __exit odp_mirror_exit(void)
 {
 	odp_debugfs_exit();
+	/* the last puts of umems released while their faults stalled */
+	odp_fault_exit();
 	/* every implicit umem, and with it its reclaim work, is gone */
 	odp_implicit_exit();
 	/*

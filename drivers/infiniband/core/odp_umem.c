@@ -43,7 +43,7 @@ atomic_long_t odp_live_umems;
 atomic_long_t odp_live_entries;
 
 /* Add @n to a umem's counter and to the driver's total, if it has one. */
-static void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
+void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
 {
 	atomic64_add(n, own);
 	if (total)
@@ -351,29 +351,34 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
 	return recorded;
 }
 
-/*
+/**
  * odp_fault() - Fault [@va, @va + @npages pages) in and record the pages.
+ * @umem: an explicit umem or a child, referenced by the caller
+ * @va: first user address, page-aligned, inside @umem
+ * @npages: pages of the request, inside @umem
  * @flags: HMM_PFN_REQ_FAULT [| HMM_PFN_REQ_WRITE], or 0 for a snapshot
  *         that records only what is present and faults nothing
- * @own: the umem's counter of the pages recorded
- * @total: the driver's total to add them to as well, or NULL
+ * @recorded: set to the pages of the request recorded, on success
  *
  * The snapshot covers the request widened to whole PMDs (inside the
  * umem, and outside refused memory: odp_fault_window()), so that a huge
  * page it touches can be recorded as one entry; the widening is only
  * looked at, never faulted in.
  *
- * Context: process or kworker context, no odp_mirror lock held; sleeps.
+ * It may run after the mirror stopped (a fault work that outlived the
+ * waiter and the owner: odp_fault_work.c): it then records nothing.
+ *
+ * Context: the fault work (kworker), no odp_mirror lock held; sleeps, as
+ * long as the memory's backing makes it.
  * Return: 0, -EFAULT (nothing mapped there, PROT_NONE, VM_IO/VM_PFNMAP,
- * memfd_secret, or the mm is gone), -EPERM (write to a read-only
- * mapping), -ENOMEM, -EINTR (the calling task was killed), or -EAGAIN
- * when invalidations kept winning for HMM_RANGE_DEFAULT_TIMEOUT.
+ * memfd_secret, the mm is gone, or the mirror stopped), -EPERM (write
+ * to a read-only mapping), -ENOMEM, or -EAGAIN when invalidations kept
+ * winning for HMM_RANGE_DEFAULT_TIMEOUT.
  */
-static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
-		     unsigned long npages, unsigned long flags,
-		     atomic64_t *own, atomic64_t *total)
+int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
+	      unsigned long npages, unsigned long flags, long *recorded)
 {
-	struct mm_struct *mm = umem->notifier.mm;
+	struct mm_struct *mm = umem->mm;
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
@@ -386,13 +391,9 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	struct mem_cgroup *old_memcg;
 	unsigned long timeout;
 	unsigned int tries = 0;
-	long recorded = -1;
 	int ret;
 
-	/* Racy on purpose: it only saves work, mmget_not_zero() decides. */
-	if (READ_ONCE(umem->per_mm->dying))
-		return -EFAULT;
-
+	*recorded = -1;
 	range.hmm_pfns = kvmalloc_array(wpages, sizeof(*range.hmm_pfns),
 					GFP_KERNEL);
 	if (!range.hmm_pfns)
@@ -408,8 +409,9 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			ret = -EAGAIN;
 			break;
 		}
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
+		/* racy: it only saves work, the check under the lock decides */
+		if (READ_ONCE(umem->dead)) {
+			ret = -EFAULT;
 			break;
 		}
 		tries++;
@@ -428,9 +430,10 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		set_active_memcg(old_memcg);
 
 		down_write(&umem->lock);
-		if (ret) {
+		if (ret || umem->dead) {
 			odp_unreserve(umem, &range);
 			up_write(&umem->lock);
+			ret = ret ?: -EFAULT;
 			break;
 		}
 		if (mmu_interval_read_retry(&umem->notifier,
@@ -439,10 +442,10 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			up_write(&umem->lock);
 			continue;
 		}
-		recorded = odp_record(umem, &range,
-				      (va - range.start) >> PAGE_SHIFT,
-				      npages);
-		if (recorded < 0) {
+		*recorded = odp_record(umem, &range,
+				       (va - range.start) >> PAGE_SHIFT,
+				       npages);
+		if (*recorded < 0) {
 			/*
 			 * A concurrent fault released a slot reserved for
 			 * both, and GFP_NOWAIT could not refill it: reserve
@@ -453,7 +456,6 @@ static int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			continue;
 		}
 		up_write(&umem->lock);
-		odp_count(own, total, recorded);
 		break;
 	}
 	/* The last reference may be ours; exit_mmap must not run here. */
@@ -462,7 +464,7 @@ out_free:
 	kvfree(range.hmm_pfns);
 	trace_odp_mirror_fault(umem, va, npages,
 			       !flags ? 0 : flags & HMM_PFN_REQ_WRITE ? 3 : 1,
-			       tries, recorded, ret);
+			       tries, *recorded, ret);
 	return ret;
 }
 
@@ -641,12 +643,11 @@ static int odp_access_range(struct odp_mirror_umem *umem, unsigned long va,
 			return -EAGAIN;
 		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
 			       (PAGE_ALIGN(end) - missing) >> PAGE_SHIFT);
-		ret = odp_fault(umem, missing, npages,
-				odp_fault_flags(a->write),
-				&umem->stats->page_faults,
-				umem->totals.page_faults);
+		ret = odp_fault_wait(umem, missing, npages,
+				     odp_fault_flags(a->write), false);
 		if (ret)
-			return ret;
+			/* a stalled fault goes on: retry later */
+			return ret == -ETIME ? -EAGAIN : ret;
 	}
 	return 0;
 }
@@ -674,17 +675,24 @@ static int odp_access_range(struct odp_mirror_umem *umem, unsigned long va,
  * that @fn writes is never discarded with a clean page. Without @write,
  * @fn must not write.
  *
+ * Bounded wait: faults run on odp_mirror's fault work, and the caller
+ * waits ODP_FAULT_WAIT at most for one: a fault that the memory's backing
+ * stalls (a FUSE daemon that does not answer) goes on without it, and
+ * this returns -EAGAIN; the retry waits for that fault again rather than
+ * start another. So a driver's worker never waits without bound, and the
+ * umem may be released meanwhile: the fault work holds its own reference.
+ *
  * Lifetime: the caller keeps @umem (and whatever @fn and @ctx use) alive
- * until this returns, however long a fault waits for the memory's
- * backing; odp_mirror_umem_release() must not run meanwhile.
+ * until this returns; odp_mirror_umem_release() must not run meanwhile.
  *
  * Context: process or kworker context; sleeps. The caller holds no
  * spinlock (take it inside @fn).
  * Return: 0; -EFAULT when the range leaves the umem or maps nothing,
  * PROT_NONE, VM_IO/VM_PFNMAP or memfd_secret memory, or the mm is gone;
  * -EPERM for @write to a read-only mapping or umem; -ENOMEM; -EINTR when
- * the calling task was killed; -EAGAIN when invalidations kept taking
- * the pages away (retry later); or the error @fn returned.
+ * the calling task was killed while it waited; -EAGAIN when invalidations
+ * kept taking the pages away, or a fault is stalled (retry later); or the
+ * error @fn returned.
  */
 int odp_mirror_umem_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 			   bool write, odp_mirror_access_fn fn, void *ctx)
@@ -716,10 +724,12 @@ static int odp_prefetch_range(struct odp_mirror_umem *umem, unsigned long va,
 			return 0;
 		npages = min_t(unsigned long, ODP_FAULT_MAX_PAGES,
 			       (PAGE_ALIGN(end) - addr) >> PAGE_SHIFT);
-		ret = odp_fault(umem, addr, npages, p->flags,
-				&umem->stats->page_prefetch, NULL);
+		do {
+			ret = odp_fault_wait(umem, addr, npages, p->flags,
+					     true);
+		} while (ret == -ETIME && p->keep_going(p->ctx));
 		if (ret)
-			return ret;
+			return ret == -ETIME ? 0 : ret;
 	}
 	return 0;
 }
@@ -732,15 +742,18 @@ static int odp_prefetch_range(struct odp_mirror_umem *umem, unsigned long va,
  * @write: fault writable (breaking COW)
  * @fault: fault missing pages in; if false, record only the pages that
  *         are present (IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT)
- * @keep_going: called between 2 MiB chunks; the prefetch stops early,
- *              with 0, when it returns false (the MR is going away)
+ * @keep_going: called between 2 MiB chunks, and every ODP_FAULT_WAIT
+ *              while a fault stalls; the prefetch stops early, with 0,
+ *              when it returns false (the MR is going away)
  * @ctx: passed to @keep_going
  *
  * Pages recorded count as page_prefetch, not as page faults.
  *
- * Context: process or kworker context; sleeps.
+ * Context: process or kworker context; sleeps, through a stalled fault
+ * for as long as @keep_going says so.
  * Return: 0, or as odp_mirror_umem_access() (-EFAULT, -EPERM, -ENOMEM,
- * -EAGAIN). A snapshot (!@fault) of unmapped memory is not an error.
+ * -EAGAIN, -EINTR). A snapshot (!@fault) of unmapped memory is not an
+ * error.
  */
 int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 			     bool write, bool fault,
@@ -822,20 +835,25 @@ int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
 
 /**
- * odp_umem_init() - Fill in a umem over [@start, @end).
+ * odp_umem_init() - Fill in a umem over [@start, @end) of @mm.
  * @umem: zeroed memory for it
+ * @mm: the mm it mirrors, grabbed here until the last odp_umem_put()
  * @start: first user address, page-aligned
  * @end: end of the range, page-aligned, at most TASK_SIZE
  * @writable: accesses may write
  * @totals: the driver's device-wide counters to add to, or NULL
  *
- * The caller sets @umem->per_mm and, for a child, @umem->parent and
- * @umem->stats.
+ * The caller sets @umem->per_mm, @umem->memcg and, for a child,
+ * @umem->parent and @umem->stats.
  */
-void odp_umem_init(struct odp_mirror_umem *umem, unsigned long start,
-		   unsigned long end, bool writable,
+void odp_umem_init(struct odp_mirror_umem *umem, struct mm_struct *mm,
+		   unsigned long start, unsigned long end, bool writable,
 		   const struct odp_mirror_counters *totals)
 {
+	kref_init(&umem->ref);
+	mmgrab(mm);
+	umem->mm = mm;
+	spin_lock_init(&umem->stalled_lock);
 	umem->start = start;
 	umem->end = end;
 	umem->writable = writable;
@@ -886,15 +904,52 @@ static void odp_destroy_table(struct odp_mirror_umem *umem,
  * @umem: an explicit umem or a child that odp_umem_insert() inserted
  *
  * The strong unregister fence: mmu_interval_notifier_remove() returns
- * only when no invalidate callback runs for @umem and none will.
+ * only when no invalidate callback runs for @umem and none will. A fault
+ * work that still runs on @umem records nothing from here on (@dead);
+ * the one kept as stalled is let go. The caller then drops its
+ * reference (odp_umem_put()).
  *
  * Context: process or kworker context, not from a notifier callback.
  */
 void odp_umem_remove(struct odp_mirror_umem *umem)
 {
 	mmu_interval_notifier_remove(&umem->notifier);
+	down_write(&umem->lock);
+	umem->dead = true;
 	odp_destroy_table(umem, &umem->pfns);
 	odp_destroy_table(umem, &umem->huge);
+	up_write(&umem->lock);
+	odp_fault_drop_stalled(umem);
+}
+
+static void odp_umem_free(struct kref *ref)
+{
+	struct odp_mirror_umem *umem =
+		container_of(ref, struct odp_mirror_umem, ref);
+
+	/* no entry is left; slots a late fault work reserved may be */
+	xa_destroy(&umem->pfns);
+	xa_destroy(&umem->huge);
+	if (!umem->parent)
+		odp_per_mm_put(umem->per_mm);
+	mem_cgroup_put(umem->memcg);
+	mmdrop(umem->mm);
+	atomic_long_dec(umem->parent ? &odp_live_children : &odp_live_umems);
+	kfree(umem);
+}
+
+/**
+ * odp_umem_put() - Drop a reference on a umem; the last frees it.
+ * @umem: the umem, stopped (odp_umem_remove()) before its owner's put
+ *
+ * The owner's per-mm state is put with the umem, so it outlives every
+ * fault work on the umem too.
+ *
+ * Context: process or kworker context.
+ */
+void odp_umem_put(struct odp_mirror_umem *umem)
+{
+	kref_put(&umem->ref, odp_umem_free);
 }
 
 /**
@@ -930,7 +985,7 @@ odp_mirror_umem_get(u64 addr, u64 length, bool writable,
 	umem = kzalloc(sizeof(*umem), GFP_KERNEL_ACCOUNT);
 	if (!umem)
 		return ERR_PTR(-ENOMEM);
-	odp_umem_init(umem, ALIGN_DOWN(addr, PAGE_SIZE), PAGE_ALIGN(end),
+	odp_umem_init(umem, mm, ALIGN_DOWN(addr, PAGE_SIZE), PAGE_ALIGN(end),
 		      writable, totals);
 	umem->per_mm = odp_per_mm_get(mm);
 	if (IS_ERR(umem->per_mm)) {
@@ -947,19 +1002,23 @@ odp_mirror_umem_get(u64 addr, u64 length, bool writable,
 err_put_per_mm:
 	odp_per_mm_put(umem->per_mm);
 err_free:
+	mmdrop(mm);
 	kfree(umem);
 	return ERR_PTR(ret);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_get);
 
 /**
- * odp_mirror_umem_release() - Stop mirroring and free a umem.
+ * odp_mirror_umem_release() - Stop mirroring and let a umem go.
  * @umem: the umem (explicit or implicit), which no access may use any
  *        more
  *
  * The strong unregister fence: this returns only when no invalidate
- * callback runs for @umem (or any child of it) and none will; the per-mm
- * state is freed by the mmu_notifier core after an SRCU grace period.
+ * callback runs for @umem (or any child of it) and none will, and no
+ * driver counter is touched for it any more. Its memory is freed now, or
+ * when the last fault work that still runs on it (stalled by the memory's
+ * backing) ends; the per-mm state is put then, and freed by the
+ * mmu_notifier core after an SRCU grace period.
  *
  * Context: process or kworker context, not from a notifier callback.
  */
@@ -969,10 +1028,7 @@ void odp_mirror_umem_release(struct odp_mirror_umem *umem)
 		odp_implicit_release(umem);
 	else
 		odp_umem_remove(umem);
-	odp_per_mm_put(umem->per_mm);
-	mem_cgroup_put(umem->memcg);
-	kfree(umem);
-	atomic_long_dec(&odp_live_umems);
+	odp_umem_put(umem);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_release);
 

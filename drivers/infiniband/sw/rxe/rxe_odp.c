@@ -92,6 +92,24 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	return 0;
 }
 
+static bool rxe_odp_mr_valid(void *ctx)
+{
+	struct rxe_mr *mr = ctx;
+
+	return READ_ONCE(mr->state) == RXE_MR_STATE_VALID;
+}
+
+/*
+ * An access that must be retried (-EAGAIN: its pages keep going, or its
+ * fault stalls on the memory's backing) fails for good once the MR is
+ * being deregistered (rxe_odp_mr_stop()): a responder that holds the MR
+ * across packets would otherwise keep its reference past rxe's wait.
+ */
+static int rxe_odp_retry_or_fail(struct rxe_mr *mr, int err)
+{
+	return err == -EAGAIN && !rxe_odp_mr_valid(mr) ? -EFAULT : err;
+}
+
 /* User address of [iova, iova + len), which must lie inside the MR. */
 static int rxe_odp_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va)
 {
@@ -109,17 +127,20 @@ static int rxe_odp_va(struct rxe_mr *mr, u64 iova, u64 len, u64 *va)
  *
  * Context: sleepable (rxe's tasks run on rxe_wq); no spinlock held.
  * Return: 0, -EFAULT or -EPERM for memory that is not there or not
- * permitted, or -EAGAIN when invalidations kept winning (retry later).
+ * permitted (or an MR being deregistered), or -EAGAIN when invalidations
+ * kept winning or the fault stalls (retry later).
  */
 int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 		    unsigned int length, enum rxe_mr_copy_dir dir)
 {
 	u64 va;
+	int err;
 
 	if (rxe_odp_va(mr, iova, length, &va))
 		return -EFAULT;
-	return odp_mirror_umem_copy(mr->odp_umem, va, addr, length,
-				    dir == RXE_TO_MR_OBJ);
+	err = odp_mirror_umem_copy(mr->odp_umem, va, addr, length,
+				   dir == RXE_TO_MR_OBJ);
+	return rxe_odp_retry_or_fail(mr, err);
 }
 
 /**
@@ -196,6 +217,7 @@ static int rxe_odp_atomic_access(struct rxe_mr *mr, u64 iova,
 		return RESPST_ERR_MISALIGNED_ATOMIC;
 	err = odp_mirror_umem_access(mr->odp_umem, va, sizeof(u64), true,
 				     fn, ctx);
+	err = rxe_odp_retry_or_fail(mr, err);
 	if (!err)
 		return 0;
 	return err == -EAGAIN ? RESPST_ERR_RNR : RESPST_ERR_RKEY_VIOLATION;
@@ -303,13 +325,6 @@ void rxe_odp_mr_stop(struct rxe_mr *mr)
 {
 	if (mr->odp_umem)
 		WRITE_ONCE(mr->state, RXE_MR_STATE_INVALID);
-}
-
-static bool rxe_odp_mr_valid(void *ctx)
-{
-	struct rxe_mr *mr = ctx;
-
-	return READ_ONCE(mr->state) == RXE_MR_STATE_VALID;
 }
 
 /* One SGE of a prefetch advice: its MR (referenced) and user range. */
