@@ -6,8 +6,9 @@
 # Build perf/out/PROG (make -C perf), boot the guest once with our rxe
 # (tests/vm/run-in-guest.sh, 4 GiB unless --mem) and run PROG ARGS there;
 # it prints its table. PROG is one of perf/*.c: mr-memory (registration
-# time and kernel memory of untouched MRs, ODP and pinned) or residency
-# (kernel memory against resident size, explicit and implicit); see the
+# time and kernel memory of untouched MRs, ODP and pinned), residency
+# (kernel memory against resident size, explicit and implicit) or
+# first-touch (a fault's share of an RDMA WRITE); see the
 # header of each for its arguments. Guest logs land in
 # build/perf/PROG-DATE/.
 set -euo pipefail

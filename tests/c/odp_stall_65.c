@@ -7,8 +7,9 @@
  * whose daemon (a small raw /dev/fuse server forked by each case) holds
  * the first READ it gets until the test lets it go. A device fault of a
  * page not in the page cache then waits for the daemon for as long as it
- * wants; odp_mirror runs it on its fault work, and the driver's worker
- * waits for it a bounded time (ODP_FAULT_WAIT) before it retries.
+ * wants; odp_mirror runs such faults (of memory a file system backs) on
+ * its fault work, and the driver's worker waits for one a bounded time
+ * (ODP_FAULT_WAIT) before it retries.
  *
  * Every case waits until the daemon holds the READ (the stall is real),
  * acts, and lets the daemon go only after the action has returned, so

@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Faults of odp_mirror run on a work item, never in the caller: a fault
- * can wait as long as the memory's backing wants (a FUSE daemon that does
- * not answer, a slow network file system), and a driver's worker must not
- * wait with it, or its teardown waits too: rxe's deregistration gives up
- * waiting for an MR's users after 50 s and frees the MR under them.
+ * Faults of odp_mirror that may wait on a file system run on a work item,
+ * not in the caller: such a fault waits as long as the memory's backing
+ * wants (a FUSE daemon that does not answer, a hard NFS mount), and a
+ * driver's worker must not wait with it, or its teardown waits too: rxe's
+ * deregistration gives up waiting for an MR's users after 50 s and frees
+ * the MR under them. Faults of anonymous, shmem (tmpfs, memfd) and
+ * hugetlbfs memory end on their own (zeroing, swap-in; userfaultfd fails
+ * them at once, since the mirror's faults may not be retried): they run
+ * in the caller, without the work's round trip, as long as the mmap lock
+ * is free (a reader stalled in a file system's fault, with a writer
+ * queued behind it, would hold the caller too).
  *
  * - The caller queues a fault work, which holds a reference on the umem
  *   (and the umem one on its mm and memory cgroup), and waits
@@ -62,24 +68,25 @@ static void odp_fault_work_fn(struct work_struct *work)
 		container_of(work, struct odp_fault_work, work);
 	struct odp_mirror_umem *umem = w->umem;
 
-	w->ret = odp_fault(umem, w->va, w->npages, w->flags, &w->recorded);
+	w->ret = odp_fault(umem, w->va, w->npages, w->flags, false,
+			   &w->recorded);
 	complete_all(&w->done);
 	/* may be the last reference: the umem was released meanwhile */
 	odp_umem_put(umem);
 	odp_fault_work_put(w);
 }
 
-/* Count the pages a finished fault work recorded on @umem. */
-static void odp_fault_count(struct odp_mirror_umem *umem,
-			    const struct odp_fault_work *w)
+/* Count the pages a fault recorded on @umem, if it succeeded. */
+static void odp_fault_count(struct odp_mirror_umem *umem, bool prefetch,
+			    int ret, long recorded)
 {
-	if (w->ret || w->recorded <= 0)
+	if (ret || recorded <= 0)
 		return;
-	if (w->prefetch)
-		odp_count(&umem->stats->page_prefetch, NULL, w->recorded);
+	if (prefetch)
+		odp_count(&umem->stats->page_prefetch, NULL, recorded);
 	else
 		odp_count(&umem->stats->page_faults, umem->totals.page_faults,
-			  w->recorded);
+			  recorded);
 }
 
 /*
@@ -125,7 +132,7 @@ static int odp_fault_await_stalled(struct odp_mirror_umem *umem)
 		spin_unlock(&umem->stalled_lock);
 	}
 	if (taken) {
-		odp_fault_count(umem, w);
+		odp_fault_count(umem, w->prefetch, w->ret, w->recorded);
 		odp_fault_work_put(w);
 	}
 	odp_fault_work_put(w);
@@ -133,7 +140,7 @@ static int odp_fault_await_stalled(struct odp_mirror_umem *umem)
 }
 
 /**
- * odp_fault_wait() - Run odp_fault() on the fault work; wait a while.
+ * odp_fault_wait() - Run odp_fault(), on the fault work if it may stall.
  * @umem: an explicit umem or a child, kept alive by the caller until this
  *        returns
  * @va: first user address, page-aligned, inside @umem
@@ -141,9 +148,16 @@ static int odp_fault_await_stalled(struct odp_mirror_umem *umem)
  * @flags: as odp_fault()
  * @prefetch: count the pages as page_prefetch (else as page faults)
  *
+ * The fault runs here when it can (odp_fault() with @in_caller); memory
+ * that a file system backs, or a contended mmap lock, sends it to the
+ * fault work, which is waited for ODP_FAULT_WAIT at most. Either way, the
+ * fault of @umem that stalled before, if there is one, is waited for
+ * first.
+ *
  * Context: process or kworker context, no odp_mirror lock held (a
- * child's caller holds its parent's children_lock for reading); sleeps
- * ODP_FAULT_WAIT at most, twice when @umem has a stalled fault.
+ * child's caller holds its parent's children_lock for reading); sleeps,
+ * on the work ODP_FAULT_WAIT at most (twice when @umem has a stalled
+ * fault).
  * Return: as odp_fault(), -ENOMEM, -EINTR when the calling task was
  * killed while it waited, or -ETIME when the fault (or the stalled one
  * before it) has not finished yet: it goes on, and a later call waits
@@ -153,6 +167,7 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 		   unsigned long npages, unsigned long flags, bool prefetch)
 {
 	struct odp_fault_work *w;
+	long recorded;
 	int ret;
 
 	/* Racy on purpose: it only saves work, mmget_not_zero() decides. */
@@ -161,6 +176,11 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 	ret = odp_fault_await_stalled(umem);
 	if (ret)
 		return ret;
+	ret = odp_fault(umem, va, npages, flags, true, &recorded);
+	if (ret != -EWOULDBLOCK) {
+		odp_fault_count(umem, prefetch, ret, recorded);
+		return ret;
+	}
 
 	w = kzalloc(sizeof(*w), GFP_KERNEL);
 	if (!w)
@@ -178,7 +198,7 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 
 	ret = odp_fault_await(w);
 	if (!ret) {
-		odp_fault_count(umem, w);
+		odp_fault_count(umem, prefetch, w->ret, w->recorded);
 		ret = w->ret;
 	} else {
 		/* keep it for the next fault, unless another waiter did */

@@ -156,7 +156,8 @@ int odp_umem_insert(struct odp_mirror_umem *umem);
 void odp_umem_remove(struct odp_mirror_umem *umem);
 void odp_umem_put(struct odp_mirror_umem *umem);
 int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
-	      unsigned long npages, unsigned long flags, long *recorded);
+	      unsigned long npages, unsigned long flags, bool in_caller,
+	      long *recorded);
 void odp_count(atomic64_t *own, atomic64_t *total, u64 n);
 
 /* odp_fault_work.c */

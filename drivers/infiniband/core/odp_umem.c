@@ -119,6 +119,29 @@ static bool odp_vma_refused(struct vm_area_struct *vma)
 }
 
 /*
+ * May faulting [@va, @end) wait on a file system (FUSE, NFS, ...)? Not
+ * for anonymous, shmem (tmpfs, memfd) and hugetlbfs memory, whose faults
+ * end on their own.
+ */
+static bool odp_request_may_stall(struct mm_struct *mm, unsigned long va,
+				  unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, va);
+	struct vm_area_struct *vma;
+	unsigned long magic;
+
+	mmap_assert_locked(mm);
+	for_each_vma_range(vmi, vma, end) {
+		if (!vma->vm_file)
+			continue;
+		magic = file_inode(vma->vm_file)->i_sb->s_magic;
+		if (magic != TMPFS_MAGIC && magic != HUGETLBFS_MAGIC)
+			return true;
+	}
+	return false;
+}
+
+/*
  * odp_fault_window() - Choose what one snapshot of odp_fault() covers.
  * @umem: the umem
  * @mm: its mm, mmap lock held
@@ -197,17 +220,20 @@ static void odp_fault_hugetlb(struct mm_struct *mm, struct hmm_range *range,
  * odp_fault_prepare() - Set up one snapshot of odp_fault() under the mmap
  * lock: its window (odp_fault_window()) and the per-page requests, @flags
  * for the @npages pages at @va (and what hugetlb needs, odp_fault_hugetlb()),
- * nothing for the rest of the window.
+ * nothing for the rest of the window. -EWOULDBLOCK when the request
+ * faults memory that may stall and @in_caller says not to.
  */
 static int odp_fault_prepare(struct odp_mirror_umem *umem,
 			     struct mm_struct *mm, unsigned long va,
 			     unsigned long npages, unsigned long flags,
-			     struct hmm_range *range)
+			     bool in_caller, struct hmm_range *range)
 {
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
 	unsigned long i, req_first, wpages;
 	int ret;
 
+	if (in_caller && flags && odp_request_may_stall(mm, va, req_end))
+		return -EWOULDBLOCK;
 	ret = odp_fault_window(umem, mm, va, req_end, range);
 	if (ret)
 		return ret;
@@ -358,6 +384,9 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
  * @npages: pages of the request, inside @umem
  * @flags: HMM_PFN_REQ_FAULT [| HMM_PFN_REQ_WRITE], or 0 for a snapshot
  *         that records only what is present and faults nothing
+ * @in_caller: run by the caller of an access, which must not wait without
+ *             bound: give up with -EWOULDBLOCK rather than fault memory
+ *             that a file system backs, or wait for a contended mmap lock
  * @recorded: set to the pages of the request recorded, on success
  *
  * The snapshot covers the request widened to whole PMDs (inside the
@@ -368,15 +397,17 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
  * It may run after the mirror stopped (a fault work that outlived the
  * waiter and the owner: odp_fault_work.c): it then records nothing.
  *
- * Context: the fault work (kworker), no odp_mirror lock held; sleeps, as
- * long as the memory's backing makes it.
+ * Context: process or kworker context (!@in_caller: the fault work), no
+ * odp_mirror lock held; sleeps, without @in_caller as long as the
+ * memory's backing makes it.
  * Return: 0, -EFAULT (nothing mapped there, PROT_NONE, VM_IO/VM_PFNMAP,
  * memfd_secret, the mm is gone, or the mirror stopped), -EPERM (write
- * to a read-only mapping), -ENOMEM, or -EAGAIN when invalidations kept
- * winning for HMM_RANGE_DEFAULT_TIMEOUT.
+ * to a read-only mapping), -ENOMEM, -EAGAIN when invalidations kept
+ * winning for HMM_RANGE_DEFAULT_TIMEOUT, or -EWOULDBLOCK (@in_caller).
  */
 int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
-	      unsigned long npages, unsigned long flags, long *recorded)
+	      unsigned long npages, unsigned long flags, bool in_caller,
+	      long *recorded)
 {
 	struct mm_struct *mm = umem->mm;
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
@@ -416,8 +447,14 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		}
 		tries++;
 		range.notifier_seq = mmu_interval_read_begin(&umem->notifier);
-		mmap_read_lock(mm);
-		ret = odp_fault_prepare(umem, mm, va, npages, flags, &range);
+		if (!in_caller) {
+			mmap_read_lock(mm);
+		} else if (!mmap_read_trylock(mm)) {
+			ret = -EWOULDBLOCK;
+			break;
+		}
+		ret = odp_fault_prepare(umem, mm, va, npages, flags, in_caller,
+					&range);
 		if (!ret)
 			ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
@@ -675,12 +712,14 @@ static int odp_access_range(struct odp_mirror_umem *umem, unsigned long va,
  * that @fn writes is never discarded with a clean page. Without @write,
  * @fn must not write.
  *
- * Bounded wait: faults run on odp_mirror's fault work, and the caller
- * waits ODP_FAULT_WAIT at most for one: a fault that the memory's backing
- * stalls (a FUSE daemon that does not answer) goes on without it, and
- * this returns -EAGAIN; the retry waits for that fault again rather than
- * start another. So a driver's worker never waits without bound, and the
- * umem may be released meanwhile: the fault work holds its own reference.
+ * Bounded wait: a fault of memory that a file system backs (or one that
+ * would wait for a contended mmap lock) runs on odp_mirror's fault work,
+ * and the caller waits ODP_FAULT_WAIT at most for it: a fault that the
+ * backing stalls (a FUSE daemon that does not answer) goes on without it,
+ * and this returns -EAGAIN; the retry waits for that fault again rather
+ * than start another. So a driver's worker never waits without bound,
+ * and the umem may be released meanwhile: the fault work holds its own
+ * reference. Anonymous, shmem and hugetlbfs memory faults in the caller.
  *
  * Lifetime: the caller keeps @umem (and whatever @fn and @ctx use) alive
  * until this returns; odp_mirror_umem_release() must not run meanwhile.
