@@ -214,6 +214,10 @@ FIXTURE(stall) {
 	struct vu_config cfg;
 	struct vu_ctx	v;
 	bool		opened;
+	/* a stalled WRITE (stall_a_write()): the MRs' owner derefs them */
+	struct vu_qp_pair p;
+	struct ibv_mr	*mr, *lmr;
+	uint8_t		*local;
 };
 
 /* Open /dev/fuse, loading fuse.ko if the node is not there yet. */
@@ -277,6 +281,10 @@ FIXTURE_TEARDOWN(stall)
 	/* let a held READ go, in case the case failed before it did */
 	if (write(self->go_w, "G", 1) != 1)
 		TH_LOG("the daemon is gone");
+	vu_dereg_mr(&self->v, self->lmr);
+	vu_dereg_mr(&self->v, self->mr);
+	vu_qp_pair_destroy(&self->v, &self->p);
+	free(self->local);
 	if (self->opened)
 		vu_close(&self->v);
 	if (self->map && self->map != MAP_FAILED)
@@ -339,80 +347,75 @@ static int post_write(struct vu_ctx *v, struct vu_qp_pair *p,
 			    lmr->lkey, (uintptr_t)mr->addr + off, mr->rkey);
 }
 
+/*
+ * Open the device, an ODP MR over the mapping and a patient QP pair;
+ * post a WRITE of 1000 bytes of pattern 5 at @off of the mapping and
+ * wait until the daemon holds the READ that its fault needs.
+ */
+static void stall_a_write(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(stall) *self, size_t off)
+{
+	open_verbs(_metadata, self);
+	ASSERT_EQ(0, patient_pair(&self->v, &self->p));
+	self->local = malloc(self->psz);
+	ASSERT_NE(NULL, self->local);
+	self->mr = vu_reg_mr(&self->v, self->map, PAGES * self->psz, ACC_ODP);
+	self->lmr = vu_reg_mr(&self->v, self->local, self->psz,
+			      IBV_ACCESS_LOCAL_WRITE);
+	ASSERT_NE(NULL, self->mr);
+	ASSERT_NE(NULL, self->lmr);
+	ASSERT_EQ(0, post_write(&self->v, &self->p, self->lmr, self->mr, off,
+				1000));
+	ASSERT_TRUE(daemon_holds_read(self));
+}
+
 TEST_F(stall, write_lands_once_the_backing_answers)
 {
-	uint8_t *local = malloc(self->psz), *want = malloc(self->psz);
-	struct ibv_mr *mr, *lmr;
-	struct vu_qp_pair p;
+	uint8_t *want = malloc(self->psz);
 	struct ibv_wc wc;
 	size_t i;
 
-	open_verbs(_metadata, self);
-	ASSERT_EQ(0, patient_pair(&self->v, &p));
-	mr = vu_reg_mr(&self->v, self->map, PAGES * self->psz, ACC_ODP);
-	lmr = vu_reg_mr(&self->v, local, self->psz, IBV_ACCESS_LOCAL_WRITE);
-	ASSERT_NE(NULL, mr);
-	ASSERT_NE(NULL, lmr);
-
-	ASSERT_EQ(0, post_write(&self->v, &p, lmr, mr, self->psz + 100, 1000));
-	ASSERT_TRUE(daemon_holds_read(self));
-	ASSERT_EQ(0, ibv_poll_cq(p.a.cq, 1, &wc))
+	ASSERT_NE(NULL, want);
+	stall_a_write(_metadata, self, self->psz + 100);
+	ASSERT_EQ(0, ibv_poll_cq(self->p.a.cq, 1, &wc))
 		TH_LOG("a WRITE completed while its page could not be read");
 	ASSERT_TRUE(daemon_let_go(self));
-	TU_ASSERT_OK(tu_reap(&self->v, &p.a));
+	TU_ASSERT_OK(tu_reap(&self->v, &self->p.a));
 
 	for (i = 0; i < self->psz; i++)
 		want[i] = tu_pattern(self->psz + i, FILE_SEED);
 	tu_fill(want + 100, 1000, 5);
 	EXPECT_TRUE(tu_same_bytes("written page", self->map + self->psz, want,
 				  self->psz));
-	EXPECT_EQ(0, vu_dereg_mr(&self->v, lmr));
-	EXPECT_EQ(0, vu_dereg_mr(&self->v, mr));
-	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &p));
-	free(local);
 	free(want);
 }
 
 TEST_F(stall, dereg_returns_while_the_backing_stalls)
 {
-	uint8_t *local = malloc(self->psz);
-	struct ibv_mr *mr, *lmr;
-	struct vu_qp_pair p;
-
-	open_verbs(_metadata, self);
-	ASSERT_EQ(0, patient_pair(&self->v, &p));
-	mr = vu_reg_mr(&self->v, self->map, PAGES * self->psz, ACC_ODP);
-	lmr = vu_reg_mr(&self->v, local, self->psz, IBV_ACCESS_LOCAL_WRITE);
-	ASSERT_NE(NULL, mr);
-	ASSERT_NE(NULL, lmr);
-
-	ASSERT_EQ(0, post_write(&self->v, &p, lmr, mr, 0, 1000));
-	ASSERT_TRUE(daemon_holds_read(self));
-	ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
+	stall_a_write(_metadata, self, 0);
+	ASSERT_EQ(0, vu_dereg_mr(&self->v, self->mr));
+	self->mr = NULL;
 	/* the responder gave the MR up: the WRITE failed, not hung */
-	TU_ASSERT_WC(IBV_WC_REM_ACCESS_ERR, tu_reap(&self->v, &p.a));
+	TU_ASSERT_WC(IBV_WC_REM_ACCESS_ERR, tu_reap(&self->v, &self->p.a));
 	ASSERT_TRUE(daemon_let_go(self));
-	EXPECT_EQ(0, vu_dereg_mr(&self->v, lmr));
-	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &p));
-	free(local);
 }
 
 TEST_F(stall, dereg_returns_while_a_prefetch_stalls)
 {
 	struct ibv_sge sge;
-	struct ibv_mr *mr;
 
 	open_verbs(_metadata, self);
-	mr = vu_reg_mr(&self->v, self->map, PAGES * self->psz, ACC_ODP);
-	ASSERT_NE(NULL, mr);
+	self->mr = vu_reg_mr(&self->v, self->map, PAGES * self->psz, ACC_ODP);
+	ASSERT_NE(NULL, self->mr);
 	sge.addr = (uintptr_t)self->map;
 	sge.length = PAGES * self->psz;
-	sge.lkey = mr->lkey;
+	sge.lkey = self->mr->lkey;
 	ASSERT_EQ(0, ibv_advise_mr(self->v.pd,
 				   IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0,
 				   &sge, 1));
 	ASSERT_TRUE(daemon_holds_read(self));
-	ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
+	ASSERT_EQ(0, vu_dereg_mr(&self->v, self->mr));
+	self->mr = NULL;
 	ASSERT_TRUE(daemon_let_go(self));
 }
 
