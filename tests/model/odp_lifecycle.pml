@@ -5,7 +5,9 @@
  * One mm, two ODP MRs (umem 0 registered before the model starts, umem 1
  * possibly registered while everything else runs), one page under them,
  * one CPU invalidation, one fault in flight (an rxe responder access, or
- * an asynchronous ibv_advise_mr prefetch work), process exit, the two
+ * an asynchronous ibv_advise_mr prefetch work), which runs in its caller
+ * or on odp_mirror's fault work (memory a file system backs), whose
+ * caller may stop waiting for it (ODP_FAULT_WAIT), process exit, the two
  * deregistrations (ibv_dereg_mr / uverbs context close, possibly after the
  * exit), device removal (which frees the counters umems add to) and module
  * unload, and the SRCU callback machinery behind mmu_notifier_put().
@@ -23,6 +25,8 @@
  *   BUG_DYING_ONLY        odp_fault() trusts per_mm->dying, no mmget_not_zero()
  *   BUG_COPY_UNLOCKED     odp_access_stay() copies without down_read()
  *   BUG_NO_PUT            odp_mirror_umem_release() forgets odp_per_mm_put()
+ *   BUG_WORK_NO_REF       the fault work holds no umem reference
+ *   BUG_NO_DEAD_CHECK     the fault work records into a stopped umem
  * Assumptions outside our code, made false on purpose:
  *   RXE_CLEANUP_TIMEOUT   __rxe_cleanup() gives up waiting for MR references
  *                         (its 50 s wait_for_completion_timeout) and cleans up
@@ -43,7 +47,8 @@ bool rxe_text = 1;	/* rdma_rxe.ko: responder, dereg */
 
 /* ---- struct mm_struct ------------------------------------------------ */
 byte mm_users = 1;	/* the process itself */
-byte mm_count = 3;	/* users pin + per_mm[0] mmgrab + umem[0] insert mmgrab */
+byte mm_count = 4;	/* users pin + per_mm[0] mmgrab + umem[0] insert mmgrab
+			 * + umem[0]'s own mmgrab (odp_umem_init) */
 bool mm_alive = 1;	/* mm_struct and mm->notifier_subscriptions */
 byte pte_gen = 1;	/* page mapped at the MRs' address: its generation;
 			 * a zap replaces it (gen+1), exit_mmap clears it (0) */
@@ -74,6 +79,13 @@ byte entry[NU];		/* umem->pfns entry of the page: 0 or its generation */
 byte revoked[NU];	/* newest generation whose invalidate callback returned */
 bool releasing[NU];	/* odp_mirror_umem_release() entered */
 bool removed[NU];	/* mmu_interval_notifier_remove() returned */
+byte um_refs[NU];	/* umem->ref: the owner's, and the fault work's */
+bool um_dead[NU];	/* umem->dead: the mirror stopped */
+
+/* the fault work (odp_fault_work.c): one at most in the model */
+bool work_queued = 0;
+bool work_ended = 0;
+byte work_u;
 
 /* struct rxe_mr */
 bool mr_valid[NU];	/* in rxe's MR pool: lookup_mr() finds it */
@@ -101,6 +113,44 @@ inline mmdrop_body()
 inline mmdrop()
 {
 	d_step { mmdrop_body() }
+}
+
+/*
+ * odp_umem_put() -> odp_umem_free() on the last reference: xa_destroy
+ * (of reservations only: the stop emptied the table, and a stopped umem
+ * records nothing), odp_per_mm_put -> mmu_notifier_put(), mmdrop() of the
+ * umem's own mmgrab, kfree(umem). Inside a d_step.
+ */
+inline umem_put_body(i, s)
+{
+	assert(um_state[i] == ALIVE && um_refs[i] > 0);
+	um_refs[i]--;
+	if
+	:: um_refs[i] == 0 ->
+		/* no entry left: odp_live_entries back where it was */
+		assert(entry[i] == 0);
+		s = um_pm[i];
+		assert(mm_alive && pm_state[s] == ALIVE && pm_users[s] > 0);
+#ifndef BUG_NO_PUT
+		pm_users[s]--;
+#endif
+		if
+		:: pm_users[s] == 0 ->
+			pm_listed[s] = 0;	/* hlist_del_init_rcu */
+#ifdef BUG_FREE_BEFORE_GRACE
+			assert(odp_text);	/* free_notifier right away */
+			pm_state[s] = FREED;
+			mmdrop_body()
+#else
+			cb_pending[s] = 1;	/* call_srcu(mmu_notifier_free_rcu) */
+			cb_gp[s] = srcu_reader
+#endif
+		:: else
+		fi;
+		mmdrop_body();			/* umem->mm */
+		um_state[i] = FREED		/* kfree(umem) */
+	:: else
+	fi
 }
 
 /* mn_itree_inv_start_range(): under subscriptions->lock */
@@ -184,6 +234,8 @@ proctype Process()
 		 * or ops->alloc_notifier + __mmu_notifier_register (mmgrab) */
 		d_step {
 			um_state[1] = ALIVE;
+			um_refs[1] = 1;		/* kref_init */
+			mm_count++;		/* odp_umem_init: mmgrab */
 			assert(mm_alive && mm_users > 0 && odp_text);
 			if
 			:: pm_listed[0] ->
@@ -411,6 +463,30 @@ fault:
 	:: !ok -> goto put		/* -EFAULT */
 	:: else
 	fi;
+	/* odp_fault_wait(): in the caller, or (memory a file system backs,
+	 * a contended mmap lock) on the fault work: the first fault only,
+	 * in the model */
+	if
+	:: faults + chunk <= 1 && !work_queued ->
+		d_step {
+			assert(um_state[u] == ALIVE && odp_text);
+#ifndef BUG_WORK_NO_REF
+			um_refs[u]++;		/* kref_get for the work */
+#endif
+			work_u = u;
+			work_queued = 1		/* queue_work(odp_fault_wq) */
+		}
+		/* wait_for_completion_killable_timeout(ODP_FAULT_WAIT) */
+		if
+		:: work_ended ->		/* odp_fault_count(); its ret */
+			if
+			:: prefetch -> goto chunk_start
+			:: else -> goto access
+			fi
+		:: skip -> goto put		/* -ETIME: -EAGAIN, retry later */
+		fi
+	:: skip
+	fi;
 #ifndef BUG_DYING_ONLY
 	d_step {			/* mmget_not_zero(umem->notifier.mm) */
 		assert(mm_alive);
@@ -541,33 +617,82 @@ proctype Dereg(byte i)
 		removed[i] = 1;
 		mmdrop_body()
 	}
-	/* xa_destroy(&umem->pfns); odp_per_mm_put -> mmu_notifier_put();
-	 * kfree(umem) */
+	/* odp_umem_remove(): down_write, dead = true, the tables emptied,
+	 * up_write (one step); then the owner's odp_umem_put(): the last
+	 * reference frees the umem, or the fault work's does later */
 	d_step {
+		r_count[i] == 0 ->
 		assert(um_state[i] == ALIVE);
+		um_dead[i] = 1;
 		entry[i] = 0;
-		s = um_pm[i];
-		assert(mm_alive && pm_state[s] == ALIVE && pm_users[s] > 0);
-#ifndef BUG_NO_PUT
-		pm_users[s]--;
-#endif
-		if
-		:: pm_users[s] == 0 ->
-			pm_listed[s] = 0;	/* hlist_del_init_rcu */
-#ifdef BUG_FREE_BEFORE_GRACE
-			assert(odp_text);	/* free_notifier right away */
-			pm_state[s] = FREED;
-			mmdrop_body()
-#else
-			cb_pending[s] = 1;	/* call_srcu(mmu_notifier_free_rcu) */
-			cb_gp[s] = srcu_reader
-#endif
-		:: else
-		fi;
-		um_state[i] = FREED;		/* kfree(umem) */
+		umem_put_body(i, s);
 		mr_gone[i] = 1
 	}
 out:	skip
+}
+
+/* ---- odp_mirror's fault work: odp_fault_work_fn() ---------------------- */
+proctype FaultWork()
+{
+	byte u, g, seq, s;
+	bool ok;
+
+end:	work_queued;
+	u = work_u;
+	/* odp_fault(): READ_ONCE(umem->dead), racy; then mmget_not_zero of
+	 * umem->mm, whose mm_struct the umem's own mmgrab keeps */
+	d_step {
+		assert(um_state[u] == ALIVE && odp_text && mm_alive);
+		ok = !um_dead[u] && mm_users > 0;
+		if
+		:: ok -> mm_users++
+		:: else
+		fi
+	}
+	if
+	:: !ok -> goto out		/* -EFAULT */
+	:: else
+	fi;
+	/* mmu_interval_read_begin(), maybe on a notifier removed meanwhile */
+	skip;
+	d_step {
+		assert(mm_alive && um_state[u] == ALIVE);
+		seq = sub_seq[u];
+		ok = (seq == inv_seq)
+	}
+	if
+	:: ok -> inv_seq != seq
+	:: else
+	fi;
+	/* mmap_read_lock; hmm_range_fault() (as long as the backing wants) */
+	d_step {
+		assert(mm_alive && mm_users > 0);
+		g = pte_gen;
+		assert(g != 0)
+	}
+	/* down_write; a stopped umem records nothing; read_retry; record */
+	atomic {
+		r_count[u] == 0 ->
+		assert(um_state[u] == ALIVE);
+		if
+#ifndef BUG_NO_DEAD_CHECK
+		:: um_dead[u] -> skip		/* -EFAULT */
+#endif
+		:: sub_seq[u] != seq -> skip	/* collision: cut here */
+		:: else -> entry[u] = g
+		fi
+	}
+	mm_users--;			/* mmput_async() */
+out:	skip;
+	/* complete_all(); odp_umem_put(): maybe the last reference */
+	d_step {
+		work_ended = 1;
+#ifndef BUG_WORK_NO_REF
+		umem_put_body(u, s)
+#else
+		skip
+#endif
+	}
 }
 
 /* ---- SRCU callback invocation (srcu_invoke_callbacks) -----------------
@@ -606,7 +731,10 @@ proctype Unload()
 	/* rmmod rdma_rxe -> rxe_module_exit -> rxe_destroy_wq drains rxe_wq */
 	fault_done;
 	rxe_text = 0;
-	/* rmmod odp_mirror -> odp_mirror_exit -> mmu_notifier_synchronize() */
+	/* rmmod odp_mirror -> odp_mirror_exit: destroy_workqueue() waits for
+	 * the fault work (and with it the last umem put), then
+	 * mmu_notifier_synchronize() */
+	work_ended || !work_queued;
 #ifndef BUG_NO_SYNCHRONIZE
 #ifdef KERNEL_SYNC_GP_ONLY
 	(!cb_pending[0] || !cb_gp[0]) && (!cb_pending[1] || !cb_gp[1]);
@@ -636,6 +764,7 @@ init
 		pm_users[0] = 1;
 		pm_listed[0] = 1;
 		um_state[0] = ALIVE;
+		um_refs[0] = 1;
 		um_pm[0] = 0;
 		sub_seq[0] = 1;
 		in_tree[0] = 1;
@@ -646,6 +775,7 @@ init
 		run Fault();
 		run Dereg(0);
 		run Dereg(1);
+		run FaultWork();
 		run SrcuWorker();
 		run Unload();
 		run Final()

@@ -207,6 +207,8 @@ check_mutants() {
 		"mutant dying_only BUG_DYING_ONLY"
 		"mutant copy_unlocked BUG_COPY_UNLOCKED"
 		"mutant no_put BUG_NO_PUT"
+		"mutant work_no_ref BUG_WORK_NO_REF"
+		"mutant no_dead_check BUG_NO_DEAD_CHECK"
 		"assumption rxe_cleanup_timeout RXE_CLEANUP_TIMEOUT"
 		"assumption sync_gp_only KERNEL_SYNC_GP_ONLY"
 	)
