@@ -96,7 +96,6 @@
 
 #define SRC_SIZE	(256UL << 10)	/* the peer's source buffer */
 #define ZRAM_SIZE	(256L << 20)
-#define ZSWAP_ENABLED	"/sys/module/zswap/parameters/enabled"
 #define IMG_SIZE	(64L << 20)	/* the ext4 image */
 #define FILE_PAGES	8
 
@@ -471,10 +470,7 @@ FIXTURE(reclaim) {
 	uint8_t			*ctl;	/* ext4: the CPU file's */
 	uint8_t			*want, *want_ctl;
 	size_t			map_size;
-	/* swap */
-	int			zram;	/* zram device number, or -1 */
-	bool			swapped_on;
-	bool			zswap_off;	/* we turned zswap off */
+	struct tu_zram		zram;	/* swap */
 	/* ext4 */
 	char			dir[64];
 	char			img[96];
@@ -490,7 +486,7 @@ FIXTURE_SETUP(reclaim)
 	struct ibv_device_attr_ex ax;
 	uint32_t rc;
 
-	self->zram = -1;
+	self->zram.dev = -1;
 	self->fd = self->cfd = -1;
 	ASSERT_EQ(PG, (size_t)sysconf(_SC_PAGESIZE));
 	ASSERT_LE(0, tu_pin_cpu());
@@ -509,8 +505,6 @@ FIXTURE_SETUP(reclaim)
 
 FIXTURE_TEARDOWN(reclaim)
 {
-	char path[64];
-
 	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &self->qps));
 	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr));
 	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->smr));
@@ -521,16 +515,7 @@ FIXTURE_TEARDOWN(reclaim)
 	unmap(&self->want, self->map_size);
 	unmap(&self->want_ctl, self->map_size);
 
-	if (self->swapped_on) {
-		snprintf(path, sizeof(path), "/dev/zram%d", self->zram);
-		EXPECT_EQ(0, swapoff(path)) TH_LOG("swapoff %s: %s", path,
-						   strerror(errno));
-	}
-	if (self->zram >= 0)
-		EXPECT_EQ(0, tu_write_long("/sys/class/zram-control/hot_remove",
-					   self->zram));
-	if (self->zswap_off)
-		EXPECT_EQ(0, tu_write_long(ZSWAP_ENABLED, 1));
+	EXPECT_EQ(0, tu_zram_swap_off(&self->zram));
 
 	if (self->fd >= 0)
 		close(self->fd);
@@ -550,35 +535,12 @@ FIXTURE_TEARDOWN(reclaim)
 		rmdir(self->dir);
 }
 
-/*
- * Swap on a fresh zram device (256 MiB), zswap off: zswap would hand
- * back swapped-in pages dirty.
- */
+/* Swap on a fresh zram device (256 MiB): tu_zram_swap_on(). */
 static void swap_on(struct __test_metadata *_metadata,
 		    FIXTURE_DATA(reclaim) *self)
 {
-	char path[64], c = 0;
-	FILE *f = fopen(ZSWAP_ENABLED, "r");
-
-	if (f) {
-		c = (char)fgetc(f);
-		fclose(f);
-	}
-	if (c == 'Y') {
-		ASSERT_EQ(0, tu_write_long(ZSWAP_ENABLED, 0));
-		self->zswap_off = true;
-	}
-	ASSERT_EQ(0, sh("modprobe zram"))
-		TH_LOG("no zram module: the swap cache case cannot run");
-	self->zram = (int)tu_read_long("/sys/class/zram-control/hot_add");
-	ASSERT_LE(0, self->zram) TH_LOG("zram hot_add failed");
-	snprintf(path, sizeof(path), "/sys/block/zram%d/disksize", self->zram);
-	ASSERT_EQ(0, tu_write_long(path, ZRAM_SIZE));
-	snprintf(path, sizeof(path), "/dev/zram%d", self->zram);
-	ASSERT_EQ(0, sh("mkswap %s >/dev/null", path));
-	ASSERT_EQ(0, swapon(path, 0)) TH_LOG("swapon %s: %s", path,
-					     strerror(errno));
-	self->swapped_on = true;
+	ASSERT_EQ(0, tu_zram_swap_on(&self->zram, ZRAM_SIZE))
+		TH_LOG("no swap on zram: the swap cache case cannot run");
 }
 
 /* Swap out all of @self->map; smaps must show every page in swap. */

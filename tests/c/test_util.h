@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/swap.h>
 
 #include "kv_file.h"
 #include "verbs_util.h"
@@ -380,6 +381,86 @@ static inline long tu_smaps_kb(const void *addr, const char *field)
 	}
 	fclose(f);
 	return v;
+}
+
+/* ---- swap on zram --------------------------------------------------- */
+
+#define TU_ZSWAP_ENABLED	"/sys/module/zswap/parameters/enabled"
+
+/* A zram swap device of the test's; zero it, then set dev to -1. */
+struct tu_zram {
+	int	dev;		/* zram device number, or -1 */
+	bool	swapped_on;
+	bool	zswap_off;	/* we turned zswap off */
+};
+
+/*
+ * Swap on a fresh zram device of @size bytes, zswap off (zswap would hand
+ * back swapped-in pages dirty, and keep pages out of the swap device).
+ * Returns 0, or a negative errno with the reason printed; undo with
+ * tu_zram_swap_off() either way.
+ */
+static inline int tu_zram_swap_on(struct tu_zram *z, long size)
+{
+	char path[64], cmd[96], c = 0;
+	FILE *f = fopen(TU_ZSWAP_ENABLED, "r");
+
+	if (f) {
+		c = (char)fgetc(f);
+		fclose(f);
+	}
+	if (c == 'Y') {
+		if (tu_write_long(TU_ZSWAP_ENABLED, 0))
+			return -EIO;
+		z->zswap_off = true;
+	}
+	if (system("modprobe zram")) {
+		ksft_print_msg("no zram module\n");
+		return -ENODEV;
+	}
+	z->dev = (int)tu_read_long("/sys/class/zram-control/hot_add");
+	if (z->dev < 0) {
+		ksft_print_msg("zram hot_add failed\n");
+		return -EIO;
+	}
+	snprintf(path, sizeof(path), "/sys/block/zram%d/disksize", z->dev);
+	if (tu_write_long(path, size))
+		return -EIO;
+	snprintf(cmd, sizeof(cmd), "mkswap /dev/zram%d >/dev/null", z->dev);
+	if (system(cmd))
+		return -EIO;
+	snprintf(path, sizeof(path), "/dev/zram%d", z->dev);
+	if (swapon(path, 0)) {
+		ksft_print_msg("swapon %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	z->swapped_on = true;
+	return 0;
+}
+
+/* Undo tu_zram_swap_on(), as far as it went. Returns 0 or -EIO. */
+static inline int tu_zram_swap_off(struct tu_zram *z)
+{
+	char path[64];
+	int ret = 0;
+
+	if (z->swapped_on) {
+		snprintf(path, sizeof(path), "/dev/zram%d", z->dev);
+		if (swapoff(path)) {
+			ksft_print_msg("swapoff %s: %s\n", path,
+				       strerror(errno));
+			ret = -EIO;
+		}
+		z->swapped_on = false;
+	}
+	if (z->dev >= 0 &&
+	    tu_write_long("/sys/class/zram-control/hot_remove", z->dev))
+		ret = -EIO;
+	z->dev = -1;
+	if (z->zswap_off && tu_write_long(TU_ZSWAP_ENABLED, 1))
+		ret = -EIO;
+	z->zswap_off = false;
+	return ret;
 }
 
 /* ---- a QP pair whose requesters give up on RNR NAKs ------------------- */
