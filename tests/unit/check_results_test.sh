@@ -8,17 +8,8 @@ tests=$(cd "$here/.." && pwd)
 chk=$tests/check-results.py
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-
-result() {
-	n=$((n + 1))
-	if [ "$2" = 0 ]; then
-		echo "ok $n $1"
-	else
-		failed=1
-		echo "not ok $n $1"
-	fi
-}
+# shellcheck source=tap.sh
+. "$here/tap.sh"
 
 # diag PREFIX TEXT: TEXT's lines as TAP diagnostics
 diag() {
@@ -29,10 +20,8 @@ diag() {
 
 # expect NAME WANT: the checker's output on $tmp/run.txt must be WANT.
 expect() {
-	local got
-	got=$("$chk" "$tmp/run.txt" "$tmp/must.txt" "$tmp/expected.txt")
-	[ "$got" = "$2" ] || diff <(echo "$2") <(echo "$got") | sed 's/^/# /'
-	result "$1" "$([ "$got" = "$2" ]; echo $?)"
+	tap_same "$1" "$2" \
+		"$("$chk" "$tmp/run.txt" "$tmp/must.txt" "$tmp/expected.txt")"
 }
 
 printf '%s\n' 'ok l.odp_write' 'ok l.odp_read' >"$tmp/must.txt"
@@ -67,7 +56,7 @@ fail l.odp_read # must pass on our rxe, did not run ('"$tmp"'/must.txt:2)'
 echo 'skip l.x # y' >"$tmp/bad.txt"
 got=$("$chk" /dev/null "$tmp/bad.txt")
 [ "$got" = "fail expectations # $tmp/bad.txt:1: skip line outside a \"## reason\" group" ]
-result list_needs_reason $?
+tap_check list_needs_reason $?
 
 # The committed lists: well-formed; every test that passes on stock rxe
 # must pass on ours; every listed failure fails on stock with a message
@@ -77,14 +66,13 @@ for lane in 44 65; do
 	base=$tests/pyverbs/baseline-$lane.txt
 	out=$("$chk" /dev/null "$must" "$exp" | grep -v '^fail .* # must pass on our rxe, did not run')
 	diag '' "$out"
-	result "lists_$lane.well_formed" "$([ -z "$out" ]; echo $?)"
+	tap_check "lists_$lane.well_formed" "$([ -z "$out" ]; echo $?)"
 	out=$(grep '^ok ' "$base" | cut -d' ' -f2 | sort | comm -23 - <(grep '^ok ' "$must" | cut -d' ' -f2 | sort))
 	diag 'passes on stock, not on the must-pass list: ' "$out"
-	result "lists_$lane.stock_ok_must_pass" "$([ -z "$out" ]; echo $?)"
+	tap_check "lists_$lane.stock_ok_must_pass" "$([ -z "$out" ]; echo $?)"
 	out=$(grep '^fail ' "$exp" | cut -d' ' -f2 | sort | comm -23 - <("$chk" "$base" "$exp" |
 		sed -n 's/^skip \([^ ]*\) # known failure: .*/\1/p' | sort))
 	diag 'listed, but not so in the stock baseline: ' "$out"
-	result "lists_$lane.fails_fail_on_stock" "$([ -z "$out" ]; echo $?)"
+	tap_check "lists_$lane.fails_fail_on_stock" "$([ -z "$out" ]; echo $?)"
 done
-echo "1..$n"
-exit $failed
+tap_done

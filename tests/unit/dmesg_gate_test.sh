@@ -14,11 +14,9 @@ trap 'rm -rf "$tmp"' EXIT
 ts='^(\[ *[0-9]+\.[0-9]+\] )?'
 boot='[    0.000000] Kernel command line: console=ttyS0 hung_task_timeout_secs=30 slub_debug=FZPU'
 
-n=0 failed=0
+# shellcheck source=tap.sh
+. "$here/tap.sh"
 patterns=()
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)) failed=1; echo "# $2"; echo "not ok $n $1"; }
-check() { if [ "$2" = 0 ]; then ok "$1"; else not_ok "$1" "$3"; fi; }
 gate_rc() { "$gate" "$1" >/dev/null 2>&1; echo $?; }
 
 # t NAME PATTERN SAMPLE NEAR_MISS: one case (the timestamp is added).
@@ -28,11 +26,11 @@ t() {
 	printf '%s\n[   12.345678] %s\n' "$boot" "$sample" >"$log.hit"
 	printf '%s\n[   12.345678] %s\n' "$boot" "$miss" >"$log.miss"
 	grep -qxF -e "$pat" "$vm/dmesg-reports"
-	check "$name.listed" $? "pattern '$pat' is not a line of tests/vm/dmesg-reports"
+	tap_check "$name.listed" $? "pattern '$pat' is not a line of tests/vm/dmesg-reports"
 	grep -qE "$ts($pat)" "$log.hit" && [ "$(gate_rc "$log.hit")" = 1 ]
-	check "$name.sample" $? "the gate passed, or '$pat' did not match: $sample"
+	tap_check "$name.sample" $? "the gate passed, or '$pat' did not match: $sample"
 	[ "$(gate_rc "$log.miss")" = 0 ]
-	check "$name.near_miss" $? "the gate failed on the near miss: $miss"
+	tap_check "$name.near_miss" $? "the gate failed on the near miss: $miss"
 }
 
 t bug \
@@ -163,17 +161,16 @@ for pat in "${reports[@]}"; do
 	for p in "${patterns[@]}"; do
 		[ "$p" = "$pat" ] && found=0
 	done
-	check "covered.$(tr -c 'A-Za-z0-9_' _ <<<"$pat" | tr -s _)" $found \
+	tap_check "covered.$(tr -c 'A-Za-z0-9_' _ <<<"$pat" | tr -s _)" $found \
 		"no case for pattern '$pat'"
 done
 
 : >"$tmp/empty"
 [ "$(gate_rc "$tmp/empty")" = 1 ]
-check empty_log $? "the gate passed an empty log"
+tap_check empty_log $? "the gate passed an empty log"
 [ "$(gate_rc "$tmp/absent")" = 1 ]
-check missing_log $? "the gate passed a missing log"
+tap_check missing_log $? "the gate passed a missing log"
 printf '%s\n' "$boot" '[    1.000000] rdma_rxe: loaded' >"$tmp/clean"
 [ "$(gate_rc "$tmp/clean")" = 0 ]
-check clean_log $? "the gate failed a clean log"
-echo "1..$n"
-exit $failed
+tap_check clean_log $? "the gate failed a clean log"
+tap_done

@@ -8,20 +8,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 verdict=$here/../vm/guest-verdict.sh
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
-n=0 failed=0
+# shellcheck source=tap.sh
+. "$here/tap.sh"
 
 # expect NAME STATUS WANT
 expect() {
-	local got
-	got=$("$verdict" s "$d" "$2")
-	n=$((n + 1))
-	if [ "$got" = "$3" ]; then
-		echo "ok $n $1"
-	else
-		failed=1
-		diff <(echo "$3") <(echo "$got") | sed 's/^/# /'
-		echo "not ok $n $1"
-	fi
+	tap_same "$1" "$3" "$("$verdict" s "$d" "$2")"
 }
 
 echo RXE_ODP_STACK=ours >"$d/env"
@@ -48,5 +40,4 @@ ok guest.s.unload"
 echo RXE_ODP_STACK=stock >"$d/env"
 rm "$d/unload"
 expect stock 0 'ok guest.s.boot'
-echo "1..$n"
-exit $failed
+tap_done

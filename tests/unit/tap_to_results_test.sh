@@ -9,20 +9,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 conv=$here/../tap-to-results.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
+# shellcheck source=tap.sh
+. "$here/tap.sh"
 
 # expect NAME TAPFILE STATUS WANT: the converted lines must be WANT.
 expect() {
-	local got
-	got=$("$conv" s "$2" "$3" 2>/dev/null)
-	n=$((n + 1))
-	if [ "$got" = "$4" ]; then
-		echo "ok $n $1"
-	else
-		failed=1
-		diff <(echo "$4") <(echo "$got") | sed 's/^/# /'
-		echo "not ok $n $1"
-	fi
+	tap_same "$1" "$4" "$("$conv" s "$2" "$3" 2>/dev/null)"
 }
 
 cat >"$tmp/run.tap" <<'EOT'
@@ -63,5 +55,4 @@ fail s.run # exit status 139, plan 4, 1 results (killed by signal 11); last: odp
 printf '1..0 # SKIP no RDMA device rxe0\n' >"$tmp/all.tap"
 expect skip_all "$tmp/all.tap" 4 'skip s.all # no RDMA device rxe0'
 
-echo "1..$n"
-exit $failed
+tap_done
