@@ -119,26 +119,18 @@ static bool odp_vma_refused(struct vm_area_struct *vma)
 }
 
 /*
- * May faulting [@va, @end) wait on a file system (FUSE, NFS, ...)? Not
- * for anonymous, shmem (tmpfs, memfd) and hugetlbfs memory, whose faults
- * end on their own.
+ * May a fault of @vma wait on a file system (FUSE, NFS, ...)? Not one of
+ * anonymous, shmem (tmpfs, memfd) or hugetlbfs memory, whose faults end
+ * on their own.
  */
-static bool odp_request_may_stall(struct mm_struct *mm, unsigned long va,
-				  unsigned long end)
+static bool odp_vma_may_stall(struct vm_area_struct *vma)
 {
-	VMA_ITERATOR(vmi, mm, va);
-	struct vm_area_struct *vma;
 	unsigned long magic;
 
-	mmap_assert_locked(mm);
-	for_each_vma_range(vmi, vma, end) {
-		if (!vma->vm_file)
-			continue;
-		magic = file_inode(vma->vm_file)->i_sb->s_magic;
-		if (magic != TMPFS_MAGIC && magic != HUGETLBFS_MAGIC)
-			return true;
-	}
-	return false;
+	if (!vma->vm_file)
+		return false;
+	magic = file_inode(vma->vm_file)->i_sb->s_magic;
+	return magic != TMPFS_MAGIC && magic != HUGETLBFS_MAGIC;
 }
 
 /*
@@ -185,8 +177,10 @@ static int odp_fault_window(struct odp_mirror_umem *umem,
 }
 
 /*
- * odp_fault_hugetlb() - Ask hmm_range_fault() to fault the hugetlb pages
- * that the request [@va, @req_end) touches.
+ * odp_fault_request_vmas() - Look at the VMAs of the request [@va,
+ * @req_end): give up with -EWOULDBLOCK when @in_caller and one may stall
+ * (odp_vma_may_stall()); ask hmm_range_fault() to fault the hugetlb pages
+ * that the request touches.
  *
  * hmm_range_fault() takes the request flags of a hugetlb page from the
  * first page of it that its walk reaches: the page at the page's start,
@@ -194,9 +188,10 @@ static int odp_fault_window(struct odp_mirror_umem *umem,
  * past that point would never fault the page in; so the flags go to that
  * first page too. Faulting a hugetlb page maps all of it anyway.
  */
-static void odp_fault_hugetlb(struct mm_struct *mm, struct hmm_range *range,
-			      unsigned long va, unsigned long req_end,
-			      unsigned long flags)
+static int odp_fault_request_vmas(struct mm_struct *mm,
+				  struct hmm_range *range, unsigned long va,
+				  unsigned long req_end, unsigned long flags,
+				  bool in_caller)
 {
 	VMA_ITERATOR(vmi, mm, va);
 	struct vm_area_struct *vma;
@@ -204,6 +199,8 @@ static void odp_fault_hugetlb(struct mm_struct *mm, struct hmm_range *range,
 
 	mmap_assert_locked(mm);
 	for_each_vma_range(vmi, vma, req_end) {
+		if (in_caller && odp_vma_may_stall(vma))
+			return -EWOULDBLOCK;
 		if (!is_vm_hugetlb_page(vma))
 			continue;
 		size = vma_kernel_pagesize(vma);
@@ -214,12 +211,14 @@ static void odp_fault_hugetlb(struct mm_struct *mm, struct hmm_range *range,
 				flags;
 		}
 	}
+	return 0;
 }
 
 /*
  * odp_fault_prepare() - Set up one snapshot of odp_fault() under the mmap
  * lock: its window (odp_fault_window()) and the per-page requests, @flags
- * for the @npages pages at @va (and what hugetlb needs, odp_fault_hugetlb()),
+ * for the @npages pages at @va (and what hugetlb needs,
+ * odp_fault_request_vmas()),
  * nothing for the rest of the window. -EWOULDBLOCK when the request
  * faults memory that may stall and @in_caller says not to.
  */
@@ -232,8 +231,6 @@ static int odp_fault_prepare(struct odp_mirror_umem *umem,
 	unsigned long i, req_first, wpages;
 	int ret;
 
-	if (in_caller && flags && odp_request_may_stall(mm, va, req_end))
-		return -EWOULDBLOCK;
 	ret = odp_fault_window(umem, mm, va, req_end, range);
 	if (ret)
 		return ret;
@@ -244,8 +241,9 @@ static int odp_fault_prepare(struct odp_mirror_umem *umem,
 		range->hmm_pfns[i] = i >= req_first &&
 				     i < req_first + npages ? flags : 0;
 	if (flags)
-		odp_fault_hugetlb(mm, range, va, req_end, flags);
-	return 0;
+		ret = odp_fault_request_vmas(mm, range, va, req_end, flags,
+					     in_caller);
+	return ret;
 }
 
 static unsigned long odp_fault_flags(bool write)
