@@ -4,7 +4,9 @@
 #
 #   make          build rdma_rxe.ko and odp_mirror.ko out of tree
 #   make check    host unit tests, then every guest suite (see tests/)
-#   make stress   the teardown matrix at 1000 iterations a cell (about 1.5 h)
+#   make stress   the C scenarios at their stress counts (200 rounds or
+#                 more; tests/c/test_util.h) and the teardown matrix at
+#                 1000 iterations a cell (several hours)
 #   make demo     boot the guest, load our rxe, run perftest, print a table
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
 #   make dkms-install / dkms-remove
@@ -46,7 +48,8 @@ check: modules
 	tests/run-all.sh
 
 stress: modules
-	LIFETIME_ITERATIONS=1000 tests/run-all.sh lifetime
+	RXE_ODP_STRESS=1 RXE_ODP_C_TIMEOUT=7200 C_SUITE_TIMEOUT=43200 \
+		LIFETIME_ITERATIONS=1000 tests/run-all.sh c lifetime
 
 demo: modules
 	tests/demo.sh

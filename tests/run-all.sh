@@ -5,7 +5,11 @@
 #   unit        host-side unit tests of pure logic (tests/unit)
 #   model       the per_mm/umem lifecycle model, checked with spin, and
 #               its broken variants (tests/model)
-#   c           our libibverbs C tests (tests/c), one guest boot
+#   c           our libibverbs C tests (tests/c), one guest boot; each
+#               scenario at its fast iteration count, or at its stress
+#               count (200 rounds or more) with RXE_ODP_STRESS=1
+#               (make stress); RXE_ODP_ROUNDS and RXE_ODP_SEED override
+#               (tests/c/test_util.h)
 #   perftest    perftest 4.5 and 25.01, pinned and --odp, one boot
 #   pyverbs44   rdma-core 44 pyverbs, held to its lists, one boot
 #   pyverbs65   rdma-core 65 pyverbs, held to its lists, one boot
@@ -126,7 +130,12 @@ run_one() {
 			echo "fail model.run # see build/check/model.log" >>"$out/model.txt"
 		;;
 	c)
-		guest c --timeout 1800 "$here/c/run.sh" /results/results.txt
+		guest c --timeout "${C_SUITE_TIMEOUT:-1800}" env \
+			RXE_ODP_STRESS="${RXE_ODP_STRESS:-0}" \
+			RXE_ODP_ROUNDS="${RXE_ODP_ROUNDS:-}" \
+			RXE_ODP_SEED="${RXE_ODP_SEED:-}" \
+			RXE_ODP_C_TIMEOUT="${RXE_ODP_C_TIMEOUT:-600}" \
+			"$here/c/run.sh" /results/results.txt
 		collect c "$out/c/results.txt"
 		;;
 	perftest)

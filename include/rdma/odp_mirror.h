@@ -21,6 +21,8 @@ struct odp_mirror_umem;
  * struct odp_mirror_counters - A driver's counters that umems add to.
  * @page_faults: pages faulted in (may be NULL)
  * @page_invalidations: pages dropped by invalidations (may be NULL)
+ * @fault_retries: fault snapshots begun again because an invalidation
+ *                 of the umem won the race with them (may be NULL)
  *
  * Device-wide totals: every umem created with them adds its own counts
  * here too. The counters must outlive the umems.
@@ -28,6 +30,7 @@ struct odp_mirror_umem;
 struct odp_mirror_counters {
 	atomic64_t	*page_faults;
 	atomic64_t	*page_invalidations;
+	atomic64_t	*fault_retries;
 };
 
 /**
@@ -62,5 +65,6 @@ int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 u64 odp_mirror_umem_page_faults(const struct odp_mirror_umem *umem);
 u64 odp_mirror_umem_page_invalidations(const struct odp_mirror_umem *umem);
 u64 odp_mirror_umem_page_prefetch(const struct odp_mirror_umem *umem);
+u64 odp_mirror_umem_fault_retries(const struct odp_mirror_umem *umem);
 
 #endif /* _RDMA_ODP_MIRROR_H */

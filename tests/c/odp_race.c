@@ -24,7 +24,7 @@
  * the disturbance did not happen (no page migrated, merged or swapped
  * out: the case would prove nothing) or when the MR saw no invalidation.
  *
- * Rounds: RXE_ODP_RACE_ROUNDS (default 500; make stress runs more).
+ * Rounds (a page each): 500, 2000 under make stress (tu_rounds()).
  *
  * Found: an unpaced MADV_PAGEOUT loop over the MR starves its faults. A
  * fault snapshots the whole MR's interval notifier sequence, and any
@@ -201,17 +201,10 @@ FIXTURE_TEARDOWN(race)
 	EXPECT_EQ(0, tu_live_count("entries"));
 }
 
-/* How many rounds: RXE_ODP_RACE_ROUNDS, default 500. */
-static long race_rounds(void)
+TEST_F_TIMEOUT(race, tags_survive, 7200)
 {
-	const char *s = getenv("RXE_ODP_RACE_ROUNDS");
-
-	return s && atol(s) > 0 ? atol(s) : 500;
-}
-
-TEST_F_TIMEOUT(race, tags_survive, 600)
-{
-	size_t pages = REGION / self->psz, i, k, off, r, rounds = race_rounds();
+	size_t pages = REGION / self->psz, i, k, off, r;
+	size_t rounds = tu_rounds(500, 2000);
 	long long moved = variant->vmstat ?
 			  kv_file_value("/proc/vmstat", variant->vmstat) : 0;
 	long long invals, merged = 0, sharing;

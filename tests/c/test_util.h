@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/swap.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kv_file.h"
 #include "verbs_util.h"
@@ -335,8 +337,43 @@ static inline long long tu_field_of(const char *command, const char *match,
 }
 
 /*
+ * Iterations of a scenario: FAST in make check, STRESS (200 rounds of
+ * the scenario or more) under make stress (RXE_ODP_STRESS=1), or
+ * RXE_ODP_ROUNDS when set.
+ */
+static inline long tu_rounds(long fast, long stress)
+{
+	const char *s = getenv("RXE_ODP_ROUNDS");
+
+	if (s && atol(s) > 0)
+		return atol(s);
+	s = getenv("RXE_ODP_STRESS");
+	return s && !strcmp(s, "1") ? stress : fast;
+}
+
+/*
+ * The seed of a scenario's random choices: RXE_ODP_SEED when set (to
+ * replay a failure), else one from the clock; printed either way.
+ */
+static inline unsigned int tu_seed(void)
+{
+	const char *s = getenv("RXE_ODP_SEED");
+	unsigned int seed;
+	struct timespec ts;
+
+	if (s && *s) {
+		seed = (unsigned int)strtoul(s, NULL, 0);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = (unsigned int)(ts.tv_nsec ^ ts.tv_sec ^ getpid());
+	}
+	printf("# seed %u (replay: RXE_ODP_SEED=%u)\n", seed, seed);
+	return seed;
+}
+
+/*
  * The per-MR counter NAME (page_faults, page_invalidations,
- * page_prefetch) of the MR with remote key RKEY, from `rdma -d statistic
+ * page_prefetch, fault_retries) of the MR with remote key RKEY, from `rdma -d statistic
  * mr`, found by its restrack number in `rdma resource show mr`; -1 if not
  * shown.
  */

@@ -53,7 +53,7 @@ struct odp_fault_work {
 	/* counts as page_prefetch rather than as page faults */
 	bool			prefetch;
 	int			ret;
-	long			recorded;
+	struct odp_fault_result	res;
 };
 
 static void odp_fault_work_put(struct odp_fault_work *w)
@@ -69,24 +69,30 @@ static void odp_fault_work_fn(struct work_struct *work)
 	struct odp_mirror_umem *umem = w->umem;
 
 	w->ret = odp_fault(umem, w->va, w->npages, w->flags, false,
-			   &w->recorded);
+			   &w->res);
 	complete_all(&w->done);
 	/* may be the last reference: the umem was released meanwhile */
 	odp_umem_put(umem);
 	odp_fault_work_put(w);
 }
 
-/* Count the pages a fault recorded on @umem, if it succeeded. */
+/*
+ * Count a fault's retried snapshots on @umem, and the pages it recorded if
+ * it succeeded.
+ */
 static void odp_fault_count(struct odp_mirror_umem *umem, bool prefetch,
-			    int ret, long recorded)
+			    int ret, const struct odp_fault_result *res)
 {
-	if (ret || recorded <= 0)
+	if (res->retries)
+		odp_count(&umem->stats->fault_retries,
+			  umem->totals.fault_retries, res->retries);
+	if (ret || res->recorded <= 0)
 		return;
 	if (prefetch)
-		odp_count(&umem->stats->page_prefetch, NULL, recorded);
+		odp_count(&umem->stats->page_prefetch, NULL, res->recorded);
 	else
 		odp_count(&umem->stats->page_faults, umem->totals.page_faults,
-			  recorded);
+			  res->recorded);
 }
 
 /*
@@ -132,7 +138,7 @@ static int odp_fault_await_stalled(struct odp_mirror_umem *umem)
 		spin_unlock(&umem->stalled_lock);
 	}
 	if (taken) {
-		odp_fault_count(umem, w->prefetch, w->ret, w->recorded);
+		odp_fault_count(umem, w->prefetch, w->ret, &w->res);
 		odp_fault_work_put(w);
 	}
 	odp_fault_work_put(w);
@@ -167,7 +173,7 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 		   unsigned long npages, unsigned long flags, bool prefetch)
 {
 	struct odp_fault_work *w;
-	long recorded;
+	struct odp_fault_result res;
 	int ret;
 
 	/* Racy on purpose: it only saves work, mmget_not_zero() decides. */
@@ -176,9 +182,9 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 	ret = odp_fault_await_stalled(umem);
 	if (ret)
 		return ret;
-	ret = odp_fault(umem, va, npages, flags, true, &recorded);
+	ret = odp_fault(umem, va, npages, flags, true, &res);
 	if (ret != -EWOULDBLOCK) {
-		odp_fault_count(umem, prefetch, ret, recorded);
+		odp_fault_count(umem, prefetch, ret, &res);
 		return ret;
 	}
 
@@ -198,7 +204,7 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 
 	ret = odp_fault_await(w);
 	if (!ret) {
-		odp_fault_count(umem, prefetch, w->ret, w->recorded);
+		odp_fault_count(umem, prefetch, w->ret, &w->res);
 		ret = w->ret;
 	} else {
 		/* keep it for the next fault, unless another waiter did */

@@ -31,6 +31,15 @@ struct odp_umem_stats {
 	atomic64_t		page_faults;
 	atomic64_t		page_invalidations;
 	atomic64_t		page_prefetch;
+	atomic64_t		fault_retries;
+};
+
+/* What one odp_fault() did, for its waiter to count. */
+struct odp_fault_result {
+	/* pages of the request recorded (valid on success) */
+	long			recorded;
+	/* snapshots begun again: an invalidation or a lost race won */
+	unsigned int		retries;
 };
 
 struct odp_implicit;
@@ -157,7 +166,7 @@ void odp_umem_remove(struct odp_mirror_umem *umem);
 void odp_umem_put(struct odp_mirror_umem *umem);
 int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	      unsigned long npages, unsigned long flags, bool in_caller,
-	      long *recorded);
+	      struct odp_fault_result *res);
 void odp_count(atomic64_t *own, atomic64_t *total, u64 n);
 
 /* odp_fault_work.c */

@@ -385,7 +385,8 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
  * @in_caller: run by the caller of an access, which must not wait without
  *             bound: give up with -EWOULDBLOCK rather than fault memory
  *             that a file system backs, or wait for a contended mmap lock
- * @recorded: set to the pages of the request recorded, on success
+ * @res: set to the pages of the request recorded (on success) and to the
+ *       snapshots retried (always)
  *
  * The snapshot covers the request widened to whole PMDs (inside the
  * umem, and outside refused memory: odp_fault_window()), so that a huge
@@ -405,7 +406,7 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
  */
 int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	      unsigned long npages, unsigned long flags, bool in_caller,
-	      long *recorded)
+	      struct odp_fault_result *res)
 {
 	struct mm_struct *mm = umem->mm;
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
@@ -422,7 +423,8 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	unsigned int tries = 0;
 	int ret;
 
-	*recorded = -1;
+	res->recorded = -1;
+	res->retries = 0;
 	range.hmm_pfns = kvmalloc_array(wpages, sizeof(*range.hmm_pfns),
 					GFP_KERNEL);
 	if (!range.hmm_pfns)
@@ -477,10 +479,10 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 			up_write(&umem->lock);
 			continue;
 		}
-		*recorded = odp_record(umem, &range,
-				       (va - range.start) >> PAGE_SHIFT,
-				       npages);
-		if (*recorded < 0) {
+		res->recorded = odp_record(umem, &range,
+					   (va - range.start) >> PAGE_SHIFT,
+					   npages);
+		if (res->recorded < 0) {
 			/*
 			 * A concurrent fault released a slot reserved for
 			 * both, and GFP_NOWAIT could not refill it: reserve
@@ -495,11 +497,12 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	}
 	/* The last reference may be ours; exit_mmap must not run here. */
 	mmput_async(mm);
+	res->retries = tries ? tries - 1 : 0;
 out_free:
 	kvfree(range.hmm_pfns);
 	trace_odp_mirror_fault(umem, va, npages,
 			       !flags ? 0 : flags & HMM_PFN_REQ_WRITE ? 3 : 1,
-			       tries, *recorded, ret);
+			       tries, res->recorded, ret);
 	return ret;
 }
 
@@ -1104,3 +1107,19 @@ u64 odp_mirror_umem_page_invalidations(const struct odp_mirror_umem *umem)
 	return atomic64_read(&umem->stats->page_invalidations);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_page_invalidations);
+
+/**
+ * odp_mirror_umem_fault_retries() - Fault snapshots begun again.
+ * @umem: the umem
+ *
+ * A fault snapshots the umem's pages and records them only if no
+ * invalidation of the umem ran meanwhile; else it begins again. This
+ * counts those retries, of faults and prefetches alike.
+ *
+ * Return: the count since registration.
+ */
+u64 odp_mirror_umem_fault_retries(const struct odp_mirror_umem *umem)
+{
+	return atomic64_read(&umem->stats->fault_retries);
+}
+EXPORT_SYMBOL_GPL(odp_mirror_umem_fault_retries);

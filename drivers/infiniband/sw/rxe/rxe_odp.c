@@ -67,6 +67,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 		.page_faults = &rxe->stats_counters[RXE_CNT_ODP_PAGE_FAULTS],
 		.page_invalidations =
 			&rxe->stats_counters[RXE_CNT_ODP_PAGE_INVALIDATIONS],
+		.fault_retries = &rxe->stats_counters[RXE_CNT_ODP_FAULT_RETRIES],
 	};
 	struct odp_mirror_umem *umem;
 
@@ -290,19 +291,21 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 {
 	struct odp_mirror_umem *umem = to_rmr(ibmr)->odp_umem;
 	struct nlattr *table;
-	u64 faults, invals, prefetch;
+	u64 faults, invals, prefetch, retries;
 
 	if (!umem)
 		return 0;
 	faults = odp_mirror_umem_page_faults(umem);
 	invals = odp_mirror_umem_page_invalidations(umem);
 	prefetch = odp_mirror_umem_page_prefetch(umem);
+	retries = odp_mirror_umem_fault_retries(umem);
 	table = nla_nest_start(msg, RDMA_NLDEV_ATTR_STAT_HWCOUNTERS);
 	if (!table)
 		return -EMSGSIZE;
 	if (rdma_nl_stat_hwcounter_entry(msg, "page_faults", faults) ||
 	    rdma_nl_stat_hwcounter_entry(msg, "page_invalidations", invals) ||
-	    rdma_nl_stat_hwcounter_entry(msg, "page_prefetch", prefetch))
+	    rdma_nl_stat_hwcounter_entry(msg, "page_prefetch", prefetch) ||
+	    rdma_nl_stat_hwcounter_entry(msg, "fault_retries", retries))
 		goto err_cancel;
 	nla_nest_end(msg, table);
 	return 0;
