@@ -5,7 +5,7 @@
 #
 # Run one perftest benchmark N times between two processes on rxe0
 # (perf/perftest-pair.sh) and count how each run ended: ok, the send
-# status 11/2 pair, a clock calibration failure, other failures. This is
+# status 11/4 pair, a clock calibration failure, other failures. This is
 # how the retries of tests/perftest/run.sh are justified, e.g. on stock
 # rxe:
 #
@@ -21,7 +21,7 @@ pair=$here/../../perf/perftest-pair.sh
 n=$1
 shift
 dir=$(mktemp -d)
-ok=0 s112=0 calib=0 other=0
+ok=0 s114=0 calib=0 other=0
 for ((i = 1; i <= n; i++)); do
 	json=$dir/run$i.json
 	rc=0
@@ -30,12 +30,12 @@ for ((i = 1; i <= n; i++)); do
 		calib=$((calib + 1)) what=calibration
 	elif [ "$rc" = 0 ]; then
 		ok=$((ok + 1)) what=ok
-	elif send_status_11_2 "$json"; then
-		s112=$((s112 + 1)) what="status 11/2"
+	elif send_status_11_4 "$json"; then
+		s114=$((s114 + 1)) what="status 11/4"
 	else
 		other=$((other + 1)) what="exit $rc"
 		tail -n 3 "$json".*.log
 	fi
 	echo "# run $i: $what"
 done
-echo "flake-rate: $* ($RXE_ODP_STACK rxe): $n runs: $ok ok, $s112 status 11/2, $calib calibration failures, $other other failures"
+echo "flake-rate: $* ($RXE_ODP_STACK rxe): $n runs: $ok ok, $s114 status 11/4, $calib calibration failures, $other other failures"

@@ -101,8 +101,8 @@ one() {
 		timeout --kill-after=5 "$limit" "$pair" "$json" "$tool" "${args[@]}" \
 			2>/dev/null || rc=$?
 		echo "# $name: try $try, exit $rc, $((SECONDS - t0)) s: $base ${args[*]}"
-		if [ "$rc" != 0 ] && send_status_11_2 "$json"; then
-			reason="status 11/2: the receiver's copy into its buffer failed (LOC_QP_OP_ERR), the sender got a NAK (REM_OP_ERR)"
+		if [ "$rc" != 0 ] && send_status_11_4 "$json"; then
+			reason="status 11/4: the receiver's copy into its buffer failed (LOC_PROT_ERR), the sender got a NAK (REM_OP_ERR)"
 			break
 		fi
 		calibration_failed "$json" "$rc" || break

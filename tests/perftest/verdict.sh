@@ -14,12 +14,12 @@ calibration_failed() {
 			grep -qiE '(BW_average|MsgRate|t_typical|t_avg)"?[[:space:]]*:[[:space:]]*-?(inf|nan)' "$1"; }
 }
 
-# send_status_11_2 JSON: the receiver's copy into its receive buffer
-# failed (LOC_QP_OP_ERR, "Failed status 2") and the sender got a NAK
+# send_status_11_4 JSON: the receiver's copy into its receive buffer
+# failed (LOC_PROT_ERR, "Failed status 4") and the sender got a NAK
 # (REM_OP_ERR, "Failed status 11"): how a SEND into an ODP receive buffer
 # whose fault failed ends. Once thought a stock rxe flake; stock rxe did
 # not show it in 80 pinned ib_send_bw runs (flake-rate.sh).
-send_status_11_2() {
+send_status_11_4() {
 	grep -qs 'Failed status 11' "$1.client.log" &&
-		grep -qs 'Failed status 2:' "$1.server.log"
+		grep -qs 'Failed status 4:' "$1.server.log"
 }
