@@ -95,6 +95,13 @@ cmdline=(
 	# unstable; the TSC of TCG follows the host's clock, so it is
 	# reliable.
 	tsc=reliable
+	# two NUMA nodes (halves of the guest memory), so that tests can
+	# migrate an MR's pages with move_pages() and migrate_pages()
+	numa=fake=2
+	# automatic NUMA balancing unmaps pages at its own pace: off, so
+	# that counts of invalidations stay the tests' own; the migration
+	# test turns it on for its own case
+	sysctl.kernel.numa_balancing=0
 )
 [ "$stack" = ours ] && cmdline+=(modprobe.blacklist=rdma_rxe)
 
