@@ -518,15 +518,16 @@ static inline int tu_modify_qp(struct ibv_qp *q, struct ibv_qp_attr *a,
 
 /*
  * Bring RC QP @q from any state back through RESET, INIT and RTR to RTS,
- * its peer being QP @dest_qpn on @v's GID, with the attributes
- * vu_qp_connect() uses except the RNR retry count, @rnr_retry, and the
- * local ACK timeout, @timeout (4.096 us * 2^timeout; 0: the requester
- * never retransmits, it waits for the responder however long).
- * Returns 0 or a negative errno.
+ * its peer being QP @dest_qpn at GID @dgid, with the attributes
+ * vu_qp_connect() uses (PSNs start at 0) except the RNR retry count,
+ * @rnr_retry, and the local ACK timeout, @timeout (4.096 us * 2^timeout;
+ * 0: the requester never retransmits, it waits for the responder however
+ * long). Returns 0 or a negative errno.
  */
-static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
-				  uint32_t dest_qpn, uint8_t rnr_retry,
-				  uint8_t timeout)
+static inline int tu_qp_connect_gid(struct vu_ctx *v, struct ibv_qp *q,
+				    uint32_t dest_qpn,
+				    const union ibv_gid *dgid,
+				    uint8_t rnr_retry, uint8_t timeout)
 {
 	uint8_t rd_atomic = 16;
 	struct ibv_qp_attr a;
@@ -560,7 +561,7 @@ static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
 	a.max_dest_rd_atomic = rd_atomic;
 	a.min_rnr_timer = 12;		/* 0.64 ms */
 	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = v->gid;
+	a.ah_attr.grh.dgid = *dgid;
 	a.ah_attr.grh.sgid_index = v->cfg.gid_idx;
 	a.ah_attr.grh.hop_limit = 1;
 	a.ah_attr.dlid = v->port_attr.lid;
@@ -580,6 +581,14 @@ static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
 	return tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
 			    IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 			    IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/* tu_qp_connect_gid() to QP @dest_qpn on @v's own GID (loopback). */
+static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
+				  uint32_t dest_qpn, uint8_t rnr_retry,
+				  uint8_t timeout)
+{
+	return tu_qp_connect_gid(v, q, dest_qpn, &v->gid, rnr_retry, timeout);
 }
 
 /*

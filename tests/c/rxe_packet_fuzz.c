@@ -1,0 +1,925 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rxe_packet_fuzz - crafted RoCEv2 packets from a peer that is no rxe
+ * (reliability.md §8 #24; issue 12): our rxe must drop them or NAK them,
+ * never oops or WARN, never write where no valid packet wrote, and keep
+ * its QP usable once reset.
+ *
+ * Set-up: a veth pair; rxefz on its end in this network namespace
+ * (10.77.0.1), its other end in namespace odpfz (10.77.0.2), where the
+ * test's "peer" is a raw IP socket (the packets: IPv4, UDP to port 4791,
+ * BTH and extension headers, payload, pad and a valid ICRC that this
+ * file computes as rxe_icrc.c checks it) and a UDP socket on port 4791
+ * that receives what rxe answers. rxe's RC QP is connected to QP 0x4242
+ * at 10.77.0.2; no rxe QP is behind it.
+ *
+ * The targets: a pinned MR, an ODP MR the CPU has faulted in, an ODP MR
+ * nobody has touched, a 2 KiB type 1 memory window in the middle of the
+ * pinned MR, and the process's implicit ODP MR; every byte is tagged and
+ * has a shadow copy. Each round sends one packet of a family, then a
+ * probe: a valid 8-byte READ of a pinned probe page at the expected PSN.
+ * The families:
+ *  - bad_icrc:   a valid WRITE with its ICRC flipped           (dropped)
+ *  - opcode:     random opcode and header bytes, a bad rkey   (either)
+ *  - range:      WRITE, READ, atomics, ATOMIC_WRITE and FLUSH with a
+ *                valid rkey but a range across an end, before the start,
+ *                wrapping past 2^64 or 2 GiB long; an MW rkey outside its
+ *                window; the implicit rkey beyond the user address space
+ *                                                            (NAK, error)
+ *  - length:     payload longer or shorter than the RETH's length, past
+ *                the MTU, a WRITE_FIRST shorter than the MTU, a wrong pad
+ *                                                            (NAK, error)
+ *  - truncated:  a valid WRITE cut short, or with bytes after its ICRC
+ *                                                             (dropped)
+ *  - psn:        a valid WRITE of marker bytes at a PSN ahead of or
+ *                behind the expected one             (NAK sequence, or a
+ *                                               duplicate: never executed)
+ *  - dup_read:   the last probe's READ again (a duplicate) with a range
+ *                that wraps past 2^64 or runs past the original's: the
+ *                replay is refused and the QP lives. Found: rxe accepted
+ *                the wrapping one (iova + resid <= va_org + length), then
+ *                failed the copy and NAKed: any stale duplicate could
+ *                kill the QP. Patch 0009 fixes it (mutation: its old
+ *                check restored, round 6 of seed 1188625343 fails with
+ *                "after a dup_read packet the probe got a NAK (syndrome
+ *                0x62)")
+ *  - atomic:     a misaligned atomic                         (NAK, error)
+ * Rounds whose family must be dropped or ignored require the probe's
+ * answer; the others take the QP's NAK and error state, then reset it.
+ * Every few rounds and at the end, every target byte must equal its
+ * shadow, and at the end a valid WRITE from the peer must land exactly.
+ *
+ * Rounds: tu_rounds(300, 3000); the seed is printed (tu_seed()).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "verbs_util.h"
+#include "test_util.h"
+
+#define FZ_DEV		"rxefz"
+#define FZ_NS		"odpfz"
+#define FZ_LOCAL	"10.77.0.1"
+#define FZ_PEER		"10.77.0.2"
+#define ROCE_PORT	4791
+#define PEER_QPN	0x4242
+#define REGION		(4 * 4096)
+#define WIN_OFF		(4096 + 1024)
+#define WIN_LEN		2048
+#define MARKER		0xee
+#define PROBE_WAIT_MS	3000
+#define TASK_END	0x7ffffffff000ULL	/* x86-64 4-level TASK_SIZE */
+
+/* BTH opcodes of the RC transport (IBA table 38) */
+enum {
+	OP_SEND_ONLY = 0x04, OP_WRITE_FIRST = 0x06, OP_WRITE_ONLY = 0x0a,
+	OP_READ_REQ = 0x0c, OP_READ_RESP_ONLY = 0x10, OP_ACK = 0x11,
+	OP_CMP_SWAP = 0x13, OP_FETCH_ADD = 0x14, OP_FLUSH = 0x1c,
+	OP_ATOMIC_WRITE = 0x1d,
+};
+
+/* Bytes of BTH and extension headers of an RC opcode; 12 if unknown. */
+static size_t hdr_len(uint8_t op)
+{
+	switch (op) {
+	case 0x03: case 0x05: case 0x09: case 0x16: case 0x17:
+		return 16;			/* + ImmDt or IETH */
+	case 0x06: case 0x0a: case 0x0c: case 0x1d:
+		return 28;			/* + RETH */
+	case 0x0b:
+		return 32;			/* + RETH, ImmDt */
+	case 0x0d: case 0x0f: case 0x10: case 0x11:
+		return 16;			/* + AETH */
+	case 0x12:
+		return 24;			/* + AETH, AtomicAckETH */
+	case 0x13: case 0x14:
+		return 40;			/* + AtomicETH */
+	case 0x1c:
+		return 32;			/* + FETH, RETH */
+	default:
+		return 12;
+	}
+}
+
+/* ---- the wire format ---------------------------------------------------- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+	uint32_t c, i, k;
+
+	for (i = 0; i < 256; i++) {
+		for (c = i, k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320 ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+/* crc32_le() of the kernel: reflected, no inversion */
+static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+	while (n--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+struct fz_pkt {
+	uint8_t		b[4096];
+	size_t		len;		/* IP header to ICRC */
+};
+
+#define IPH	20
+#define UDPH	8
+#define BTH_AT	(IPH + UDPH)
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, v >> 32);
+	put32(p + 4, v);
+}
+
+/*
+ * Build IPv4 + UDP + BTH (to QP @qpn: @op, @psn, ack request) + @ext
+ * (the extension headers, hdr_len(@op) - 12 bytes) + @pay + pad + ICRC
+ * into @k. The
+ * IP header is the one the kernel sends for a raw socket (it sets only
+ * the checksum), so the ICRC covers what rxe will see.
+ */
+static void build(struct fz_pkt *k, uint32_t qpn, uint8_t op, uint32_t psn,
+		  const uint8_t *ext, size_t ext_len,
+		  const uint8_t *pay, size_t pay_len)
+{
+	uint8_t *ip = k->b, *udp = k->b + IPH, *bth = k->b + BTH_AT;
+	uint8_t pseudo[IPH + UDPH + 12];
+	size_t pad = (4 - (pay_len & 3)) & 3;
+	size_t roce = 12 + ext_len + pay_len + pad + 4;
+	uint32_t crc;
+
+	memset(k->b, 0, BTH_AT + 12);
+	ip[0] = 0x45;
+	put16(ip + 2, IPH + UDPH + roce);
+	put16(ip + 4, 0x1234);		/* fixed: the ICRC covers it */
+	put16(ip + 6, 0x4000);		/* DF */
+	ip[8] = 64;
+	ip[9] = IPPROTO_UDP;
+	inet_pton(AF_INET, FZ_PEER, ip + 12);
+	inet_pton(AF_INET, FZ_LOCAL, ip + 16);
+	put16(udp, 0xc000 | (psn & 0x3fff));
+	put16(udp + 2, ROCE_PORT);
+	put16(udp + 4, UDPH + roce);
+	bth[0] = op;
+	bth[1] = pad << 4;
+	put16(bth + 2, 0xffff);
+	put32(bth + 4, qpn & 0xffffff);
+	put32(bth + 8, (1U << 31) | (psn & 0xffffff));
+	memcpy(bth + 12, ext, ext_len);
+	memcpy(bth + 12 + ext_len, pay, pay_len);
+	memset(bth + 12 + ext_len + pay_len, 0, pad);
+
+	/* rxe_icrc_hdr(): TTL, TOS, checksums and BTH resv8a masked */
+	memcpy(pseudo, k->b, sizeof(pseudo));
+	pseudo[1] = 0xff;
+	pseudo[8] = 0xff;
+	pseudo[10] = pseudo[11] = 0xff;
+	pseudo[IPH + 6] = pseudo[IPH + 7] = 0xff;
+	pseudo[BTH_AT + 4] = 0xff;
+	crc = crc_update(0xdebb20e3, pseudo, sizeof(pseudo));
+	crc = crc_update(crc, bth + 12, ext_len + pay_len + pad);
+	crc = ~crc;
+	memcpy(bth + 12 + ext_len + pay_len + pad, &crc, 4);	/* LE */
+	k->len = BTH_AT + roce;
+}
+
+/* RETH: va, rkey, length */
+static size_t reth(uint8_t *e, uint64_t va, uint32_t rkey, uint32_t len)
+{
+	put64(e, va);
+	put32(e + 8, rkey);
+	put32(e + 12, len);
+	return 16;
+}
+
+/* AtomicETH: va, rkey, swap or add, compare */
+static size_t atometh(uint8_t *e, uint64_t va, uint32_t rkey)
+{
+	put64(e, va);
+	put32(e + 8, rkey);
+	put64(e + 12, 1);
+	put64(e + 20, 0);
+	return 28;
+}
+
+/* ---- the fixture --------------------------------------------------------- */
+
+enum target { T_PINNED, T_ODP, T_ODP_UNTOUCHED, T_WINDOW, T_IMPLICIT, T_NR };
+
+FIXTURE(fuzz) {
+	struct vu_config	cfg;
+	struct vu_ctx		v;
+	bool			net_up;
+	union ibv_gid		peer_gid;
+	struct ibv_cq		*cq;
+	struct ibv_qp		*qp;
+	uint8_t			*mem;		/* pinned, ODP, implicit's */
+	uint8_t			*untouched;	/* ODP, never faulted */
+	uint8_t			*shadow;	/* what @mem must hold */
+	struct ibv_mr		*mr[T_NR];
+	struct ibv_mw		*mw;
+	uint8_t			*hole;		/* a PROT_NONE page */
+	uint64_t		*probe;		/* one pinned page */
+	struct ibv_mr		*probe_mr;
+	int			raw, udp;
+	uint32_t		epsn;		/* the QP's expected PSN */
+	unsigned int		seed;
+	unsigned int		marker_writes;	/* marker packets sent */
+};
+
+FIXTURE_VARIANT(fuzz) {
+	int	unused;
+};
+
+FIXTURE_VARIANT_ADD(fuzz, roce_v2) { };
+
+/* Run a shell command; 0 when it exited 0. */
+static int sh(const char *cmd)
+{
+	int ret = system(cmd);
+
+	if (ret)
+		ksft_print_msg("'%s' failed (%d)\n", cmd, ret);
+	return ret;
+}
+
+static void net_down(void)
+{
+	if (system("rdma link delete " FZ_DEV " 2>/dev/null; "
+		   "ip link delete odpfz0 2>/dev/null; "
+		   "ip netns delete " FZ_NS " 2>/dev/null"))
+		ksft_print_msg("cleaning up the fuzz network: nothing was left\n");
+}
+
+static int net_up(void)
+{
+	net_down();
+	return sh("ip netns add " FZ_NS " && "
+		  "ip link add odpfz0 type veth peer name odpfz1 && "
+		  "ip link set odpfz1 netns " FZ_NS " && "
+		  "ip addr add " FZ_LOCAL "/24 dev odpfz0 && "
+		  "ip link set odpfz0 up && "
+		  "ip -n " FZ_NS " addr add " FZ_PEER "/24 dev odpfz1 && "
+		  "ip -n " FZ_NS " link set odpfz1 up && "
+		  "rdma link add " FZ_DEV " type rxe netdev odpfz0");
+}
+
+static void mapped_gid(union ibv_gid *g, const char *ip4)
+{
+	memset(g, 0, sizeof(*g));
+	g->raw[10] = g->raw[11] = 0xff;
+	inet_pton(AF_INET, ip4, &g->raw[12]);
+}
+
+/*
+ * The index of rxefz's RoCE v2 GID for FZ_LOCAL; the GID table fills
+ * in after the address is added, so poll it (10 ms steps, 10 s at most).
+ * Returns the index or -1.
+ */
+static int find_gid_index(void)
+{
+	struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+	union ibv_gid want, g;
+	char path[128], type[32];
+	int i, n, idx = -1;
+
+	mapped_gid(&want, FZ_LOCAL);
+	for (i = 0; list && list[i]; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), FZ_DEV))
+			ctx = ibv_open_device(list[i]);
+	for (n = 0; ctx && idx < 0 && n < 1000; n++) {
+		for (i = 0; i < 32 && idx < 0; i++) {
+			FILE *f;
+
+			if (ibv_query_gid(ctx, 1, i, &g) ||
+			    memcmp(&g, &want, sizeof(g)))
+				continue;
+			snprintf(path, sizeof(path),
+				 "/sys/class/infiniband/" FZ_DEV
+				 "/ports/1/gid_attrs/types/%d", i);
+			f = fopen(path, "r");
+			if (f && fgets(type, sizeof(type), f) &&
+			    !strncmp(type, "RoCE v2", 7))
+				idx = i;
+			if (f)
+				fclose(f);
+		}
+		if (idx < 0)
+			nanosleep(&step, NULL);
+	}
+	if (ctx)
+		ibv_close_device(ctx);
+	if (list)
+		ibv_free_device_list(list);
+	return idx;
+}
+
+/* The peer's sockets, made in its network namespace. */
+static int peer_sockets(FIXTURE_DATA(fuzz) *self)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(ROCE_PORT) };
+	int here = open("/proc/self/ns/net", O_RDONLY);
+	int there = open("/var/run/netns/" FZ_NS, O_RDONLY);
+	int ret = -1;
+
+	if (here < 0 || there < 0 || setns(there, CLONE_NEWNET))
+		goto out;
+	self->raw = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	self->udp = socket(AF_INET, SOCK_DGRAM, 0);
+	inet_pton(AF_INET, FZ_PEER, &a.sin_addr);
+	if (self->raw >= 0 && self->udp >= 0 &&
+	    !bind(self->udp, (struct sockaddr *)&a, sizeof(a)))
+		ret = 0;
+	if (setns(here, CLONE_NEWNET))
+		ret = -1;
+out:
+	if (here >= 0)
+		close(here);
+	if (there >= 0)
+		close(there);
+	return ret;
+}
+
+/* (Re)connect the QP to the peer: RESET, INIT, RTR, RTS; PSNs from 0. */
+static int qp_reset(FIXTURE_DATA(fuzz) *self)
+{
+	self->epsn = 0;
+	return tu_qp_connect_gid(&self->v, self->qp, PEER_QPN,
+				 &self->peer_gid, 7, 14);
+}
+
+#define ACC_ALL		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | \
+			 IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC)
+
+static uint8_t *region(FIXTURE_DATA(fuzz) *self, enum target t)
+{
+	switch (t) {
+	case T_PINNED:
+	case T_WINDOW:
+		return self->mem;
+	case T_ODP:
+		return self->mem + REGION;
+	case T_ODP_UNTOUCHED:
+		return self->untouched;
+	default:
+		return self->mem + 2 * REGION;
+	}
+}
+
+static uint32_t rkey_of(FIXTURE_DATA(fuzz) *self, enum target t)
+{
+	return t == T_WINDOW ? self->mw->rkey : self->mr[t]->rkey;
+}
+
+FIXTURE_SETUP(fuzz)
+{
+	struct ibv_qp_init_attr qa = {
+		.qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 4, .max_recv_wr = 1,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+	struct ibv_mw_bind bind = { .wr_id = 1,
+				    .send_flags = IBV_SEND_SIGNALED };
+	struct ibv_device_attr_ex ax;
+	size_t i;
+	int idx;
+
+	self->raw = self->udp = -1;
+	crc_init();
+	self->seed = tu_seed();
+	ASSERT_EQ(0, net_up());
+	self->net_up = true;
+	idx = find_gid_index();
+	ASSERT_LE(0, idx) TH_LOG("no RoCE v2 GID of " FZ_LOCAL " on " FZ_DEV);
+
+	vu_config_init(&self->cfg);
+	self->cfg.log_prefix = "# ";
+	self->cfg.dev_name = FZ_DEV;
+	self->cfg.gid_idx = idx;
+	ASSERT_EQ(0, vu_open(&self->v, &self->cfg));
+	memset(&ax, 0, sizeof(ax));
+	ASSERT_EQ(0, ibv_query_device_ex(self->v.ctx, NULL, &ax));
+	TU_REQUIRE_CAP(ax.odp_caps.general_caps & IBV_ODP_SUPPORT,
+		       "no ODP support");
+	mapped_gid(&self->peer_gid, FZ_PEER);
+	ASSERT_EQ(0, peer_sockets(self));
+
+	self->cq = ibv_create_cq(self->v.ctx, 16, NULL, NULL, 0);
+	ASSERT_NE(NULL, self->cq);
+	qa.send_cq = qa.recv_cq = self->cq;
+	self->qp = ibv_create_qp(self->v.pd, &qa);
+	ASSERT_NE(NULL, self->qp);
+	ASSERT_EQ(0, qp_reset(self));
+
+	self->mem = mmap(NULL, 3 * REGION, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	self->untouched = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	self->probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	self->shadow = malloc(3 * REGION);
+	self->hole = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+	ASSERT_NE(MAP_FAILED, self->hole);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	ASSERT_NE(MAP_FAILED, self->untouched);
+	ASSERT_NE(MAP_FAILED, self->probe);
+	ASSERT_NE(NULL, self->shadow);
+	for (i = 0; i < 3 * REGION; i += 8) {
+		uint64_t tag = 0xf022000000000000ULL | i;
+
+		memcpy(self->shadow + i, &tag, 8);
+	}
+	memcpy(self->mem, self->shadow, 3 * REGION);
+	for (i = 0; i < 512; i++)
+		self->probe[i] = 0x9be0000000000000ULL | i;
+
+	self->mr[T_PINNED] = vu_reg_mr(&self->v, self->mem, REGION,
+				       ACC_ALL | IBV_ACCESS_MW_BIND);
+	self->mr[T_ODP] = vu_reg_mr(&self->v, self->mem + REGION, REGION,
+				    ACC_ALL | IBV_ACCESS_ON_DEMAND);
+	self->mr[T_ODP_UNTOUCHED] = vu_reg_mr(&self->v, self->untouched,
+					      REGION, ACC_ALL |
+					      IBV_ACCESS_ON_DEMAND);
+	self->mr[T_IMPLICIT] = vu_reg_mr(&self->v, NULL, SIZE_MAX,
+					 ACC_ALL | IBV_ACCESS_ON_DEMAND);
+	self->probe_mr = vu_reg_mr(&self->v, self->probe, 4096, ACC_ALL);
+	for (i = 0; i < T_NR; i++)
+		ASSERT_TRUE(i == T_WINDOW || self->mr[i]) TH_LOG("reg %zu", i);
+	ASSERT_NE(NULL, self->probe_mr);
+
+	self->mw = ibv_alloc_mw(self->v.pd, IBV_MW_TYPE_1);
+	ASSERT_NE(NULL, self->mw);
+	bind.bind_info.mr = self->mr[T_PINNED];
+	bind.bind_info.addr = (uintptr_t)self->mem + WIN_OFF;
+	bind.bind_info.length = WIN_LEN;
+	bind.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_READ |
+		IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_ATOMIC;
+	ASSERT_EQ(0, ibv_bind_mw(self->qp, self->mw, &bind));
+	{
+		struct vu_qp q = { .cq = self->cq, .qp = self->qp };
+
+		ASSERT_EQ(IBV_WC_SUCCESS, tu_reap(&self->v, &q));
+	}
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+	size_t i;
+
+	if (self->mw)
+		EXPECT_EQ(0, ibv_dealloc_mw(self->mw));
+	for (i = 0; i < T_NR; i++)
+		EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr[i]));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->probe_mr));
+	if (self->qp)
+		EXPECT_EQ(0, ibv_destroy_qp(self->qp));
+	if (self->cq)
+		EXPECT_EQ(0, ibv_destroy_cq(self->cq));
+	EXPECT_EQ(0, vu_close(&self->v));
+	if (self->raw >= 0)
+		close(self->raw);
+	if (self->udp >= 0)
+		close(self->udp);
+	if (self->net_up)
+		net_down();
+	free(self->shadow);
+	EXPECT_EQ(0, tu_live_count("umems"));
+	/* the mappings go with the test's process */
+}
+
+/* ---- rounds ------------------------------------------------------------- */
+
+/* What a round's packet must lead to. */
+enum outcome {
+	LIVES,		/* dropped or ignored: the probe is answered */
+	FAILS,		/* NAKed: the QP goes to the error state */
+	EITHER,
+};
+
+static unsigned int rnd(FIXTURE_DATA(fuzz) *self, unsigned int n)
+{
+	return rand_r(&self->seed) % n;
+}
+
+static void send_pkt(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(fuzz) *self, const struct fz_pkt *k)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET };
+
+	inet_pton(AF_INET, FZ_LOCAL, &to.sin_addr);
+	ASSERT_EQ((ssize_t)k->len,
+		  sendto(self->raw, k->b, k->len, 0, (struct sockaddr *)&to,
+			 sizeof(to))) TH_LOG("sendto: %s", strerror(errno));
+}
+
+/* A PSN at @d from the expected one (24 bits). */
+static uint32_t psn_at(FIXTURE_DATA(fuzz) *self, int d)
+{
+	return (self->epsn + d) & 0xffffff;
+}
+
+/* A valid WRITE_ONLY of marker bytes into @t: where and how much. */
+static void marker_write(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k,
+			 uint32_t psn)
+{
+	static const enum target ok[] = { T_PINNED, T_ODP, T_WINDOW,
+					  T_IMPLICIT };
+	enum target t = ok[rnd(self, 4)];
+	uint32_t len = 1 + rnd(self, 64);
+	uint64_t va = (uintptr_t)region(self, t) +
+		      (t == T_WINDOW ? WIN_OFF + rnd(self, WIN_LEN - len) :
+		       rnd(self, REGION - len));
+	uint8_t e[16], pay[64];
+
+	memset(pay, MARKER, sizeof(pay));
+	reth(e, va, rkey_of(self, t), len);
+	build(k, self->qp->qp_num, OP_WRITE_ONLY, psn, e, 16, pay, len);
+	self->marker_writes++;
+}
+
+static enum outcome fam_bad_icrc(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	marker_write(self, k, self->epsn);
+	k->b[k->len - 1 - rnd(self, 4)] ^= 1 << rnd(self, 8);
+	return LIVES;
+}
+
+static enum outcome fam_opcode(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	uint8_t op = rnd(self, 8) ? rnd(self, 0x20) : rnd(self, 0x100);
+	uint8_t e[32], pay[64];
+	size_t i, ext = hdr_len(op) - 12;
+	uint32_t bad_rkey = 0x00fffe00 | rnd(self, 0x100);
+	static const int d[] = { 0, 0, 1, -1, 200, -200 };
+
+	for (i = 0; i < sizeof(e); i++)
+		e[i] = rnd(self, 0x100);
+	for (i = 0; i < sizeof(pay); i++)
+		pay[i] = rnd(self, 0x100);
+	/* every rkey the headers may carry names no MR */
+	if (ext >= 16 && op != OP_FLUSH)
+		put32(e + 8, bad_rkey);
+	if (op == OP_FLUSH)
+		put32(e + 12, bad_rkey);
+	build(k, self->qp->qp_num, op, psn_at(self, d[rnd(self, 6)]), e, ext,
+	      pay, rnd(self, 65));
+	return EITHER;
+}
+
+static enum outcome fam_range(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	static const uint8_t ops[] = { OP_WRITE_ONLY, OP_READ_REQ,
+				       OP_FETCH_ADD, OP_CMP_SWAP,
+				       OP_ATOMIC_WRITE };
+	enum target t = rnd(self, T_NR);
+	uint8_t op = ops[rnd(self, sizeof(ops))], e[32], pay[64];
+	bool atomic = op == OP_FETCH_ADD || op == OP_CMP_SWAP;
+	uint64_t start = (uintptr_t)region(self, t), end = start + REGION;
+	uint32_t len = atomic || op == OP_ATOMIC_WRITE ? 8 : 16;
+	uint64_t va = 0;
+
+	if (t == T_WINDOW) {
+		start += WIN_OFF;
+		end = start + WIN_LEN;
+	}
+	switch (rnd(self, 5)) {
+	case 0:
+		va = UINT64_MAX - 7;		/* va + len wraps */
+		break;
+	case 1:
+		va = TASK_END - 8;		/* across the top of user space */
+		break;
+	case 2:
+		if (t != T_IMPLICIT) {
+			va = start - 8;		/* before the start */
+			break;
+		}
+		va = (uintptr_t)self->hole;	/* PROT_NONE */
+		break;
+	case 3:
+		if (t != T_IMPLICIT) {		/* across the end */
+			va = atomic ? end : end - 8;
+			break;
+		}
+		va = (uintptr_t)self->hole + 4096 - 8;
+		break;
+	default:		/* 2 GiB from the start; an atomic: past */
+		va = t == T_IMPLICIT ? (uintptr_t)self->hole :
+		     atomic ? end + 64 : start;
+		len = atomic ? len : 0x80000000U;
+		break;
+	}
+	memset(pay, MARKER, sizeof(pay));
+	if (atomic)
+		build(k, self->qp->qp_num, op, self->epsn, e,
+		      atometh(e, va, rkey_of(self, t)), NULL, 0);
+	else
+		build(k, self->qp->qp_num, op, self->epsn, e,
+		      reth(e, va, rkey_of(self, t), len), pay,
+		      op == OP_READ_REQ ? 0 : len > 64 ? 64 : len);
+	return FAILS;
+}
+
+static enum outcome fam_length(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	static uint8_t pay[2048];
+	uint64_t va = (uintptr_t)region(self, T_PINNED) + rnd(self, 1024);
+	uint32_t rkey = rkey_of(self, T_PINNED), len = 16, n = 16;
+	uint8_t op = OP_WRITE_ONLY, e[16];
+
+	memset(pay, MARKER, sizeof(pay));
+	switch (rnd(self, 4)) {
+	case 0:
+		n = 8;			/* shorter than the RETH says */
+		break;
+	case 1:
+		n = 32;			/* longer */
+		break;
+	case 2:
+		len = n = 1200;		/* past the MTU (1024 on this link) */
+		break;
+	default:
+		op = OP_WRITE_FIRST;	/* a first packet shorter than the MTU */
+		len = 4096;
+		n = 512;
+		break;
+	}
+	reth(e, va, rkey, len);
+	build(k, self->qp->qp_num, op, self->epsn, e, 16, pay, n);
+	return FAILS;
+}
+
+static enum outcome fam_truncated(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	size_t full, i;
+
+	marker_write(self, k, self->epsn);
+	full = k->len;
+	if (rnd(self, 2)) {
+		k->len = BTH_AT + rnd(self, full - BTH_AT);	/* cut */
+	} else {
+		k->len = full + 1 + rnd(self, 64);		/* padded */
+		for (i = full; i < k->len; i++)
+			k->b[i] = rnd(self, 0x100);
+	}
+	/* the UDP length says what is there: rxe, not UDP, must refuse it */
+	put16(k->b + IPH + 4, k->len - IPH);
+	return LIVES;
+}
+
+static enum outcome fam_psn(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	int d = 1 + rnd(self, 1000);
+
+	marker_write(self, k, psn_at(self, rnd(self, 2) ? d : -d));
+	return LIVES;
+}
+
+/* the probe's READ again, as a duplicate, with a range it never had */
+static enum outcome fam_dup_read(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	static const uint64_t off[] = { 0, 4, 8, 4096 - 4 };
+	uint64_t va = (uintptr_t)self->probe;
+	uint32_t len = 8;
+	uint8_t e[16];
+
+	if (!self->epsn)	/* no READ in this QP's life yet */
+		return fam_psn(self, k);
+	switch (rnd(self, 3)) {
+	case 0:
+		va = UINT64_MAX - 3;	/* wraps: "inside" by a sum */
+		break;
+	case 1:
+		va += off[rnd(self, 4)];	/* past the original's end */
+		len = 16;
+		break;
+	default:
+		va -= 8;		/* before the original's start */
+		break;
+	}
+	reth(e, va, self->probe_mr->rkey, len);
+	build(k, self->qp->qp_num, OP_READ_REQ, psn_at(self, -1), e, 16, NULL,
+	      0);
+	return LIVES;
+}
+
+static enum outcome fam_atomic(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
+{
+	enum target t = rnd(self, 2) ? T_PINNED : T_ODP;
+	uint64_t va = (uintptr_t)region(self, t) + 8 * rnd(self, 100) +
+		      1 + rnd(self, 7);
+	uint8_t e[32];
+
+	build(k, self->qp->qp_num, rnd(self, 2) ? OP_FETCH_ADD : OP_CMP_SWAP,
+	      self->epsn, e, atometh(e, va, rkey_of(self, t)), NULL, 0);
+	return FAILS;
+}
+
+static const struct family {
+	const char	*name;
+	enum outcome	(*make)(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k);
+} families[] = {
+	{ "bad_icrc", fam_bad_icrc }, { "opcode", fam_opcode },
+	{ "range", fam_range }, { "length", fam_length },
+	{ "truncated", fam_truncated }, { "psn", fam_psn },
+	{ "dup_read", fam_dup_read }, { "atomic", fam_atomic },
+};
+#define NR_FAMILIES	(sizeof(families) / sizeof(families[0]))
+
+static uint32_t get24(const uint8_t *p)
+{
+	return (p[0] << 16) | (p[1] << 8) | p[2];
+}
+
+enum answer { ANS_ANSWERED, ANS_NAK, ANS_NONE };
+
+/*
+ * Read what rxe sends the peer until the answer to the request at @psn
+ * (a READ response of the probe's 8 bytes, or an ACK when @op is OP_ACK)
+ * or a NAK that ends the QP comes (its syndrome in *@nak), or
+ * PROBE_WAIT_MS pass. PSN sequence NAKs and RNR NAKs only say "not
+ * yet"; answers to other PSNs are replays of duplicates.
+ */
+static enum answer await(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(fuzz) *self, uint32_t psn, uint8_t op,
+			 uint8_t *nak)
+{
+	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	struct timespec t0, t;
+	uint8_t d[2048];
+	ssize_t n;
+	int left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = PROBE_WAIT_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
+					    (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			return ANS_NONE;
+		n = recv(self->udp, d, sizeof(d), 0);
+		if (n < 16)
+			continue;
+		if (d[0] == OP_ACK && (d[12] & 0xe0) == 0x60 &&
+		    (d[12] & 0x1f)) {
+			*nak = d[12];
+			return ANS_NAK;
+		}
+		if (d[0] != op || get24(d + 9) != psn)
+			continue;
+		if (op == OP_READ_RESP_ONLY) {
+			EXPECT_EQ(16 + 8 + 4, n) TH_LOG("probe response of %zd bytes", n);
+			EXPECT_EQ(0, memcmp(d + 16, self->probe, 8))
+				TH_LOG("the probe READ returned other bytes");
+		} else {
+			EXPECT_EQ(0, d[12] & 0xe0) TH_LOG("syndrome %#x", d[12]);
+		}
+		return ANS_ANSWERED;
+	}
+}
+
+/* The probe: a valid 8-byte READ of the probe page at the expected PSN. */
+static void send_probe(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(fuzz) *self)
+{
+	struct fz_pkt k;
+	uint8_t e[16];
+
+	reth(e, (uintptr_t)self->probe, self->probe_mr->rkey, 8);
+	build(&k, self->qp->qp_num, OP_READ_REQ, self->epsn, e, 16, NULL, 0);
+	send_pkt(_metadata, self, &k);
+}
+
+/* Wait (bounded) for the QP to reach the error state; then reset it. */
+static void reset_after_error(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(fuzz) *self, bool must_be_error)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr a;
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		ASSERT_EQ(0, ibv_query_qp(self->qp, &a, IBV_QP_STATE, &init));
+		if (a.qp_state == IBV_QPS_ERR)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5) {
+			ASSERT_FALSE(must_be_error)
+				TH_LOG("QP in state %d, not ERR, after a NAK",
+				       a.qp_state);
+			break;
+		}
+		sched_yield();
+	}
+	ASSERT_EQ(0, qp_reset(self));
+}
+
+/* Every target byte as its shadow says (the untouched MR: zeros). */
+static void check_memory(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(fuzz) *self, long round)
+{
+	ASSERT_TRUE(tu_same_bytes("targets", self->mem, self->shadow,
+				  3 * REGION)) TH_LOG("after round %ld", round);
+	ASSERT_TRUE(tu_all_bytes("untouched ODP MR", self->untouched, 0,
+				 REGION)) TH_LOG("after round %ld", round);
+}
+
+TEST_F_TIMEOUT(fuzz, drops_or_naks, 7200)
+{
+	long rounds = tu_rounds(300, 3000), r;
+	long seen[NR_FAMILIES][3] = { { 0 } };	/* answered, NAK, silent */
+	struct fz_pkt k;
+	enum outcome want;
+	enum answer ans;
+	size_t f;
+	uint8_t nak = 0;
+
+	for (r = 1; r <= rounds; r++) {
+		f = rnd(self, NR_FAMILIES);
+		want = families[f].make(self, &k);
+		send_pkt(_metadata, self, &k);
+		send_probe(_metadata, self);
+		ans = await(_metadata, self, self->epsn, OP_READ_RESP_ONLY,
+			    &nak);
+		seen[f][ans]++;
+		if (ans == ANS_ANSWERED) {
+			ASSERT_NE(FAILS, want)
+				TH_LOG("round %ld: %s packet was not refused",
+				       r, families[f].name);
+			self->epsn = psn_at(self, 1);
+		} else {
+			ASSERT_NE(LIVES, want)
+				TH_LOG("round %ld: after a %s packet the probe got %s (syndrome %#x)",
+				       r, families[f].name,
+				       ans == ANS_NAK ? "a NAK" : "no answer",
+				       nak);
+			reset_after_error(_metadata, self, ans == ANS_NAK);
+		}
+		if (!(r % 50))
+			check_memory(_metadata, self, r);
+	}
+	check_memory(_metadata, self, rounds);
+
+	/* the peer's valid WRITE still lands, exactly */
+	{
+		uint8_t e[16], pay[64];
+		size_t off = 100;
+
+		tu_fill(pay, sizeof(pay), self->seed);
+		reth(e, (uintptr_t)region(self, T_ODP) + off,
+		     rkey_of(self, T_ODP), sizeof(pay));
+		build(&k, self->qp->qp_num, OP_WRITE_ONLY, self->epsn, e, 16,
+		      pay, sizeof(pay));
+		send_pkt(_metadata, self, &k);
+		ASSERT_EQ(ANS_ANSWERED, await(_metadata, self, self->epsn,
+					      OP_ACK, &nak));
+		memcpy(self->shadow + REGION + off, pay, sizeof(pay));
+		check_memory(_metadata, self, rounds + 1);
+	}
+	for (f = 0; f < NR_FAMILIES; f++)
+		ksft_print_msg("%-10s probe answered %ld, NAK %ld, silent %ld\n",
+			       families[f].name, seen[f][ANS_ANSWERED],
+			       seen[f][ANS_NAK], seen[f][ANS_NONE]);
+	ksft_print_msg("%ld rounds, %u marker WRITEs, none landed\n", rounds,
+		       self->marker_writes);
+}
+
+TEST_HARNESS_MAIN
