@@ -20,6 +20,11 @@
  *    second thread while remote WRITEs and READs of the rest go on: the
  *    other pages stay byte-exact, and the page in the middle is written
  *    and read exactly when its current mapping allows it.
+ *  - huge pages dropped under traffic (reliability.md §8 #16): a thread
+ *    punches holes in a shared hugetlb memfd (variant odp_shared_file,
+ *    fallocate) or MADV_DONTNEEDs the private mapping, one odd huge page
+ *    at a time, while remote WRITEs of tagged bytes land anywhere in the
+ *    MR and are READ back (drop_during_traffic).
  *  - accesses that begin anywhere in a huge page nothing has touched yet
  *    (hugetlb, both variants, and MADV_HUGEPAGE THP): remote WRITEs and
  *    READs that start at its first byte, in its first 4 KiB page, in
@@ -41,7 +46,9 @@
  *  - odp_usable_pfn() ignores the page's offset inside a huge entry:
  *    both hugetlb cases, thp.
  *  - the invalidate callback keeps huge entries: thp (a WRITE of the
- *    PROT_NONE page succeeds).
+ *    PROT_NONE page succeeds); drop_during_traffic, all three variants
+ *    ("round 12: the WRITE at 0x26d92c8 is not in memory": it landed in
+ *    the dropped page).
  *  - odp_fault() widens its snapshot to the PMD but requests only the
  *    access's pages, and hmm_range_fault() takes a hugetlb entry's
  *    request from the first page it reaches (main before d6cf146):
@@ -54,8 +61,11 @@
  *    there: hmm faults a PMD hole from its start.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +305,7 @@ FIXTURE(hugetlb) {
 	struct vu_ctx		v;
 	struct vu_qp_pair	qps;
 	long			nr_saved;	/* -1: nr_hugepages untouched */
+	int			fd;		/* the shared variant's memfd */
 	uint8_t			*buf, *src, *dst;
 	uint8_t			*want;	/* edge cases: shadow of buf */
 	struct ibv_mr		*mr, *smr, *dmr;
@@ -302,11 +313,15 @@ FIXTURE(hugetlb) {
 
 FIXTURE_VARIANT(hugetlb) {
 	unsigned int	access;
+	bool		shared;		/* a MAP_SHARED hugetlb memfd */
 };
 
 FIXTURE_VARIANT_ADD(hugetlb, odp) { .access = ACC_ODP };
 FIXTURE_VARIANT_ADD(hugetlb, odp_access_hugetlb) {
 	.access = ACC_ODP | IBV_ACCESS_HUGETLB,
+};
+FIXTURE_VARIANT_ADD(hugetlb, odp_shared_file) {
+	.access = ACC_ODP, .shared = true,
 };
 
 FIXTURE_SETUP(hugetlb)
@@ -316,6 +331,7 @@ FIXTURE_SETUP(hugetlb)
 	int ret;
 
 	self->nr_saved = -1;
+	self->fd = -1;
 	ret = open_odp(&self->cfg, &self->v, why, sizeof(why));
 	TU_REQUIRE_CAP(ret <= 0, "%s", why);
 	ASSERT_EQ(0, ret);
@@ -340,7 +356,20 @@ FIXTURE_SETUP(hugetlb)
 		SKIP(return, "only %ld free 2 MiB pages", free_pages);
 
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
-	self->buf = map_rw(HUGETLB_LEN, MAP_HUGETLB | (21 << MAP_HUGE_SHIFT));
+	if (variant->shared) {
+		self->fd = memfd_create("odp_large", MFD_HUGETLB |
+					(21 << MAP_HUGE_SHIFT));
+		ASSERT_LE(0, self->fd) TH_LOG("memfd_create(MFD_HUGETLB): %s",
+					      strerror(errno));
+		ASSERT_EQ(0, ftruncate(self->fd, HUGETLB_LEN));
+		self->buf = mmap(NULL, HUGETLB_LEN, RW, MAP_SHARED, self->fd,
+				 0);
+		if (self->buf == MAP_FAILED)
+			self->buf = NULL;
+	} else {
+		self->buf = map_rw(HUGETLB_LEN,
+				   MAP_HUGETLB | (21 << MAP_HUGE_SHIFT));
+	}
 	ASSERT_NE(NULL, self->buf) TH_LOG("mmap(MAP_HUGETLB): %s",
 					  strerror(errno));
 	self->src = map_rw(HUGETLB_LEN, 0);
@@ -372,6 +401,8 @@ FIXTURE_TEARDOWN(hugetlb)
 		munmap(self->dst, HUGETLB_LEN);
 	if (self->want)
 		munmap(self->want, HUGETLB_LEN);
+	if (self->fd >= 0)
+		close(self->fd);
 	EXPECT_EQ(0, vu_close(&self->v));
 	if (self->nr_saved >= 0)
 		EXPECT_EQ(0, tu_write_long(HUGE_NR_PROC, self->nr_saved));
@@ -1147,6 +1178,141 @@ TEST_F_TIMEOUT(thp, untouched_read_edges, 300)
 TEST_F_TIMEOUT(thp, untouched_atomic_edges, 300)
 {
 	thp_edges(_metadata, self, EDGE_ATOMIC);
+}
+
+/* ---- huge pages dropped during traffic -------------------------------- */
+
+#define DROP_PAGES	(HUGETLB_LEN / HUGE_SZ)
+
+/*
+ * The odd huge pages of the hugetlb MR are dropped again and again while
+ * the test writes and reads them: a hole punched in the shared memfd
+ * (fallocate), or MADV_DONTNEED of the private mapping. @gen[k] is odd
+ * while page k is being dropped and counts the drops.
+ */
+struct dropper {
+	uint8_t			*buf;
+	int			fd;
+	unsigned int		seed;
+	atomic_uint		gen[DROP_PAGES];
+	atomic_bool		stop;
+	long			drops;
+	int			err;
+};
+
+static void *drop_loop(void *arg)
+{
+	struct dropper *d = arg;
+	struct timespec pace = { .tv_nsec = 500 * 1000 };
+	size_t k;
+
+	while (!atomic_load(&d->stop) && !d->err) {
+		k = 2 * (rand_r(&d->seed) % (DROP_PAGES / 2)) + 1;
+		atomic_fetch_add(&d->gen[k], 1);
+		if (d->fd >= 0)
+			d->err = fallocate(d->fd, FALLOC_FL_PUNCH_HOLE |
+					   FALLOC_FL_KEEP_SIZE, k * HUGE_SZ,
+					   HUGE_SZ) ? errno : 0;
+		else
+			d->err = madvise(d->buf + k * HUGE_SZ, HUGE_SZ,
+					 MADV_DONTNEED) ? errno : 0;
+		atomic_fetch_add(&d->gen[k], 1);
+		d->drops++;
+		/* paced: a drop storm starves the faults (odp_race.c) */
+		nanosleep(&pace, NULL);
+	}
+	return NULL;
+}
+
+/* 8 tagged words: the round and each word's own index in the region. */
+static void drop_tags(uint64_t *w, size_t off, uint64_t round)
+{
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		w[i] = round << 32 | (off / 8 + i);
+}
+
+/*
+ * Remote WRITEs of 64 tagged bytes at random places of the hugetlb MR,
+ * each READ back, while the odd huge pages are dropped under them (§8
+ * #16, issue 12). Where no drop overlapped the WRITE and the READ (the
+ * page's drop count even and unchanged), both the CPU and the READ must
+ * see the tag; where one did, each sees the tag or zeros (the fresh page
+ * after the drop), never older bytes. The even pages, never dropped, must
+ * equal their shadow at the end; every word of the odd ones must be 0 or
+ * a tag of its own position.
+ */
+TEST_F_TIMEOUT(hugetlb, drop_during_traffic, 600)
+{
+	long rounds = tu_rounds(300, 3000), r, strict = 0;
+	uint64_t *tags = (uint64_t *)self->src, *back = (uint64_t *)self->dst;
+	uint64_t *words = (uint64_t *)self->buf;
+	struct dropper d = { .buf = self->buf, .fd = self->fd };
+	long long invals = tu_mr_counter(self->mr->rkey, "page_invalidations");
+	pthread_t t;
+	size_t k, off, i;
+	static const uint8_t zeros[64];
+	unsigned int g0, g1;
+	bool zero, tag;
+
+	d.seed = tu_seed();
+	memset(self->buf, 0, HUGETLB_LEN);	/* every page allocated */
+	self->want = map_rw(HUGETLB_LEN, 0);
+	ASSERT_NE(NULL, self->want);
+	ASSERT_EQ(0, pthread_create(&t, NULL, drop_loop, &d));
+	for (r = 1; r <= rounds; r++) {
+		k = rand_r(&d.seed) % DROP_PAGES;
+		off = k * HUGE_SZ + 8 * (rand_r(&d.seed) % (HUGE_SZ / 8 - 8));
+		drop_tags(tags, off, r);
+		memset(back, TU_POISON, 64);
+		g0 = atomic_load(&d.gen[k]);
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE,
+				     tags, 64, self->smr->lkey,
+				     (uintptr_t)self->buf + off,
+				     self->mr->rkey));
+		TU_ASSERT_OK(tu_xfer(&self->v, &self->qps.a, IBV_WR_RDMA_READ,
+				     back, 64, self->dmr->lkey,
+				     (uintptr_t)self->buf + off,
+				     self->mr->rkey));
+		tag = !memcmp(self->buf + off, tags, 64);
+		g1 = atomic_load(&d.gen[k]);
+		if (k % 2 == 0)
+			memcpy(self->want + off, tags, 64);
+		if (g0 == g1 && !(g0 & 1)) {
+			strict++;
+			ASSERT_TRUE(tag) TH_LOG("round %ld: the WRITE at %#zx is not in memory",
+						r, off);
+			ASSERT_EQ(0, memcmp(back, tags, 64))
+				TH_LOG("round %ld: the READ at %#zx", r, off);
+			continue;
+		}
+		zero = !memcmp(back, zeros, 64);
+		ASSERT_TRUE(zero || !memcmp(back, tags, 64))
+			TH_LOG("round %ld: a READ across a drop at %#zx returned other bytes",
+			       r, off);
+		ASSERT_TRUE(tag || !memcmp(self->buf + off, zeros, 64))
+			TH_LOG("round %ld: memory across a drop at %#zx holds other bytes",
+			       r, off);
+	}
+	atomic_store(&d.stop, true);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	ASSERT_EQ(0, d.err) TH_LOG("drop: %s", strerror(d.err));
+	ksft_print_msg("%ld rounds (%ld strict), %ld huge pages dropped\n",
+		       rounds, strict, d.drops);
+	ASSERT_LT(0, d.drops);
+	ASSERT_LT(invals, tu_mr_counter(self->mr->rkey, "page_invalidations"));
+	for (k = 0; k < DROP_PAGES; k += 2)
+		ASSERT_TRUE(tu_same_bytes("an undropped huge page",
+					  self->buf + k * HUGE_SZ,
+					  self->want + k * HUGE_SZ, HUGE_SZ));
+	for (k = 1; k < DROP_PAGES; k += 2)
+		for (i = k * HUGE_SZ / 8; i < (k + 1) * HUGE_SZ / 8; i++)
+			ASSERT_TRUE(!words[i] ||
+				    ((words[i] & 0xffffffff) == i &&
+				     (long)(words[i] >> 32) <= rounds))
+				TH_LOG("word %zu of a dropped page: %#" PRIx64,
+				       i, words[i]);
 }
 
 TEST_HARNESS_MAIN
