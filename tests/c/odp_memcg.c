@@ -4,7 +4,9 @@
  * one 1 TiB MAP_NORESERVE mapping register inside memory.max=256M, their
  * kernel memory is charged to the cgroup, and filling the mapping beyond
  * the limit through the MRs ends in an error completion for the owner,
- * while a process outside the cgroup is not touched.
+ * while a process outside the cgroup is not touched. An owner that the
+ * cgroup's OOM killer ends during ODP traffic leaves no umem and no
+ * translation behind (oom_kill_during_traffic, issue 12).
  *
  * The owner (a child moved into a fresh cgroup) registers the MRs, then
  * FETCH_ADDs through its own loopback QP pair into one new 2 MiB of the
@@ -24,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,20 +138,20 @@ struct owner {
 };
 
 /*
- * Move the calling process into the cgroup, unkillable by the OOM
- * killer, open the device with a loopback QP pair, lock what is mapped
- * so far into memory, then map @size bytes (MAP_NORESERVE, after
- * mlockall(), which must not populate them) into o->buf with @advice.
- * Returns NULL, or why it failed.
+ * Move the calling process into the cgroup (unless @killable, unkillable
+ * by the OOM killer), open the device with a loopback QP pair, lock what
+ * is mapped so far into memory (unless @killable), then map @size bytes
+ * (MAP_NORESERVE, after mlockall(), which must not populate them) into
+ * o->buf with @advice. Returns NULL, or why it failed.
  */
 static const char *owner_setup(FIXTURE_DATA(memcg) *self, struct owner *o,
-			       size_t size, int advice)
+			       size_t size, int advice, bool killable)
 {
 	char pid[16];
 
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	if (write_str(cg_file(self, "cgroup.procs"), pid) ||
-	    write_str("/proc/self/oom_score_adj", "-1000"))
+	    (!killable && write_str("/proc/self/oom_score_adj", "-1000")))
 		return "cannot enter the cgroup";
 	if (tu_open(&o->cfg, &o->v))
 		return "cannot open the device";
@@ -160,7 +163,7 @@ static const char *owner_setup(FIXTURE_DATA(memcg) *self, struct owner *o,
 	if (!o->lmr || vu_qp_pair_create(&o->v, &o->qps))
 		return "local MR or QPs";
 	/* everything mapped so far stays resident */
-	if (mlockall(MCL_CURRENT))
+	if (!killable && mlockall(MCL_CURRENT))
 		return "mlockall";
 	o->buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -188,7 +191,7 @@ owner(FIXTURE_DATA(memcg) *self, int out)
 	uint8_t *big;
 	int i, st;
 
-	why = owner_setup(self, &o, TIB, MADV_HUGEPAGE);
+	why = owner_setup(self, &o, TIB, MADV_HUGEPAGE, false);
 	if (why) {
 		snprintf(r.fail, sizeof(r.fail), "%s", why);
 		goto out;
@@ -315,7 +318,7 @@ owner_translations(FIXTURE_DATA(memcg) *self, int out)
 	size_t off;
 	int st;
 
-	why = owner_setup(self, &o, TRANS_SIZE, MADV_NOHUGEPAGE);
+	why = owner_setup(self, &o, TRANS_SIZE, MADV_NOHUGEPAGE, false);
 	if (why) {
 		snprintf(r.fail, sizeof(r.fail), "%s", why);
 		goto out;
@@ -370,6 +373,100 @@ TEST_F_TIMEOUT(memcg, translations_charged_to_owner, 400)
 	EXPECT_EQ((int)(TRANS_SIZE / HUGE_SZ), r.fills_ok);
 	EXPECT_GE(r.entries, pages);
 	EXPECT_GE(r.cur_after - r.cur_before, (long long)pages * 5);
+}
+
+/* ---- the owner killed by the OOM killer during traffic ----------------- */
+
+#define OOM_MR_SIZE	(64UL << 20)
+#define OOM_LIMIT	(128UL << 20)
+
+struct oom_traffic {
+	struct owner	*o;
+	struct ibv_mr	*mr;
+};
+
+/* FETCH_ADDs through the ODP MR, one new page after the other, forever. */
+static void *oom_traffic(void *arg)
+{
+	struct oom_traffic *t = arg;
+	size_t off = 0;
+
+	for (;;) {
+		owner_touch(t->o, t->o->buf + off, t->mr->rkey);
+		off = (off + 4096) % OOM_MR_SIZE;
+	}
+	return NULL;
+}
+
+/*
+ * The owner of oom_kill_during_traffic, killable: one thread FETCH_ADDs
+ * through an ODP MR (its faults charge the cgroup), the other fills
+ * memory with the CPU until the cgroup's OOM killer ends the process.
+ * Writes one byte to @out once the traffic runs; exits only if the
+ * killer never comes (status 3) or setup fails (status 2).
+ */
+static void __attribute__((noreturn))
+owner_oom(FIXTURE_DATA(memcg) *self, int out)
+{
+	struct owner o = { 0 };
+	struct oom_traffic tr = { .o = &o };
+	pthread_t t;
+	uint8_t *p;
+	size_t n;
+
+	if (owner_setup(self, &o, OOM_MR_SIZE, MADV_NOHUGEPAGE, true))
+		_exit(2);
+	tr.mr = ibv_reg_mr(o.v.pd, o.buf, OOM_MR_SIZE, ACC_ODP);
+	if (!tr.mr || owner_touch(&o, o.buf, tr.mr->rkey) != IBV_WC_SUCCESS)
+		_exit(2);
+	if (pthread_create(&t, NULL, oom_traffic, &tr) ||
+	    write(out, "r", 1) != 1)
+		_exit(2);
+	for (n = 0; n < 4 * OOM_LIMIT; n += 1UL << 20) {
+		p = mmap(NULL, 1UL << 20, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			memset(p, 0x5a, 1UL << 20);
+	}
+	_exit(3);
+}
+
+/*
+ * The owner of ODP MRs is OOM-killed while its QPs fault pages in
+ * through them (reliability.md §8 #14, issue 12): it dies of SIGKILL,
+ * the cgroup counts the kill, and every umem and translation it had is
+ * gone once it is reaped; nothing outside the cgroup is touched.
+ */
+TEST_F_TIMEOUT(memcg, oom_kill_during_traffic, 400)
+{
+	long umems = tu_live_count("umems"), entries = tu_live_count("entries");
+	struct pollfd pfd;
+	int p[2], status = 0;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, tu_write_long(cg_file(self, "memory.max"), OOM_LIMIT));
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		owner_oom(self, p[1]);
+	}
+	close(p[1]);
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	EXPECT_EQ(1, poll(&pfd, 1, 300 * 1000));
+	EXPECT_EQ(1, read(p[0], &c, 1)) TH_LOG("the owner's traffic never ran");
+	close(p[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		TH_LOG("owner status 0x%x: not OOM-killed", status);
+	EXPECT_LE(1, kv_file_value(cg_file(self, "memory.events"),
+				   "oom_kill"));
+	EXPECT_EQ(umems, tu_live_count("umems"));
+	EXPECT_EQ(entries, tu_live_count("entries"));
+	EXPECT_TRUE(tu_pattern_bytes("canary outside the cgroup",
+				     self->canary, 42, CANARY_SIZE));
 }
 
 TEST_HARNESS_MAIN
