@@ -380,8 +380,8 @@ out:
 static int qp_reset(FIXTURE_DATA(fuzz) *self)
 {
 	self->epsn = 0;
-	return tu_qp_connect_gid(&self->v, self->qp, PEER_QPN,
-				 &self->peer_gid, 7, 14);
+	return vu_qp_connect_to(&self->v, self->qp, PEER_QPN,
+				&self->peer_gid, 7, 14);
 }
 
 #define ACC_ALL		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | \

@@ -505,90 +505,17 @@ static inline int tu_zram_swap_off(struct tu_zram *z)
 /* RNR retries that end in IBV_WC_RNR_RETRY_EXC_ERR (7 would be infinite). */
 #define TU_RNR_RETRY	6
 
-/* ibv_modify_qp(); returns 0 or a negative errno. */
-static inline int tu_modify_qp(struct ibv_qp *q, struct ibv_qp_attr *a,
-			       int mask)
-{
-	int ret = ibv_modify_qp(q, a, mask);
-
-	if (!ret)
-		return 0;
-	return ret > 0 ? -ret : errno ? -errno : -EIO;
-}
-
 /*
  * Bring RC QP @q from any state back through RESET, INIT and RTR to RTS,
- * its peer being QP @dest_qpn at GID @dgid, with the attributes
- * vu_qp_connect() uses (PSNs start at 0) except the RNR retry count,
- * @rnr_retry, and the local ACK timeout, @timeout (4.096 us * 2^timeout;
- * 0: the requester never retransmits, it waits for the responder however
- * long). Returns 0 or a negative errno.
+ * its peer being QP @dest_qpn on @v's own GID (loopback), with the RNR
+ * retry count @rnr_retry and the local ACK timeout @timeout
+ * (vu_qp_connect_to()). Returns 0 or a negative errno.
  */
-static inline int tu_qp_connect_gid(struct vu_ctx *v, struct ibv_qp *q,
-				    uint32_t dest_qpn,
-				    const union ibv_gid *dgid,
-				    uint8_t rnr_retry, uint8_t timeout)
-{
-	uint8_t rd_atomic = 16;
-	struct ibv_qp_attr a;
-	int ret;
-
-	if (v->dev_attr.max_qp_rd_atom < rd_atomic)
-		rd_atomic = v->dev_attr.max_qp_rd_atom;
-	if (v->dev_attr.max_qp_init_rd_atom < rd_atomic)
-		rd_atomic = v->dev_attr.max_qp_init_rd_atom;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RESET;
-	ret = tu_modify_qp(q, &a, IBV_QP_STATE);
-	if (ret)
-		return ret;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = v->cfg.port;
-	a.qp_access_flags = IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
-			    IBV_ACCESS_REMOTE_ATOMIC;
-	ret = tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
-	if (ret)
-		return ret;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = v->cfg.mtu ? v->cfg.mtu : v->port_attr.active_mtu;
-	a.dest_qp_num = dest_qpn;
-	a.max_dest_rd_atomic = rd_atomic;
-	a.min_rnr_timer = 12;		/* 0.64 ms */
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = *dgid;
-	a.ah_attr.grh.sgid_index = v->cfg.gid_idx;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.dlid = v->port_attr.lid;
-	a.ah_attr.port_num = v->cfg.port;
-	ret = tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			   IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			   IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
-	if (ret)
-		return ret;
-
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = timeout;
-	a.retry_cnt = 7;
-	a.rnr_retry = rnr_retry;
-	a.max_rd_atomic = rd_atomic;
-	return tu_modify_qp(q, &a, IBV_QP_STATE | IBV_QP_SQ_PSN |
-			    IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
-			    IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
-}
-
-/* tu_qp_connect_gid() to QP @dest_qpn on @v's own GID (loopback). */
 static inline int tu_qp_reconnect(struct vu_ctx *v, struct ibv_qp *q,
 				  uint32_t dest_qpn, uint8_t rnr_retry,
 				  uint8_t timeout)
 {
-	return tu_qp_connect_gid(v, q, dest_qpn, &v->gid, rnr_retry, timeout);
+	return vu_qp_connect_to(v, q, dest_qpn, &v->gid, rnr_retry, timeout);
 }
 
 /*

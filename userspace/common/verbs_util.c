@@ -290,7 +290,9 @@ static int vu_modify_qp(struct vu_ctx *v, struct ibv_qp *q,
 	return ret;
 }
 
-int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
+int vu_qp_connect_to(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn,
+		     const union ibv_gid *dgid, uint8_t rnr_retry,
+		     uint8_t timeout)
 {
 	uint8_t rd_atomic = VU_QP_RD_ATOMIC;
 	struct ibv_qp_attr attr;
@@ -300,6 +302,12 @@ int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
 		rd_atomic = v->dev_attr.max_qp_rd_atom;
 	if (v->dev_attr.max_qp_init_rd_atom < rd_atomic)
 		rd_atomic = v->dev_attr.max_qp_init_rd_atom;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IBV_QPS_RESET;
+	ret = vu_modify_qp(v, q, &attr, IBV_QP_STATE, "RESET");
+	if (ret)
+		return ret;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.qp_state = IBV_QPS_INIT;
@@ -321,7 +329,7 @@ int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
 	attr.max_dest_rd_atomic = rd_atomic;
 	attr.min_rnr_timer = VU_QP_MIN_RNR_TIMER;
 	attr.ah_attr.is_global = 1;
-	attr.ah_attr.grh.dgid = v->gid;
+	attr.ah_attr.grh.dgid = *dgid;
 	attr.ah_attr.grh.sgid_index = v->cfg.gid_idx;
 	attr.ah_attr.grh.hop_limit = 1;
 	attr.ah_attr.dlid = v->port_attr.lid;
@@ -336,13 +344,19 @@ int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
 	memset(&attr, 0, sizeof(attr));
 	attr.qp_state = IBV_QPS_RTS;
 	attr.sq_psn = 0;
-	attr.timeout = VU_QP_TIMEOUT;
+	attr.timeout = timeout;
 	attr.retry_cnt = VU_QP_RETRY_CNT;
-	attr.rnr_retry = VU_QP_RNR_RETRY;
+	attr.rnr_retry = rnr_retry;
 	attr.max_rd_atomic = rd_atomic;
 	return vu_modify_qp(v, q, &attr, IBV_QP_STATE | IBV_QP_SQ_PSN |
 			    IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 			    IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC, "RTS");
+}
+
+int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
+{
+	return vu_qp_connect_to(v, q, dest_qpn, &v->gid, VU_QP_RNR_RETRY,
+				VU_QP_TIMEOUT);
 }
 
 int vu_qp_pair_create(struct vu_ctx *v, struct vu_qp_pair *p)

@@ -89,6 +89,16 @@ int vu_qp_pair_create(struct vu_ctx *v, struct vu_qp_pair *p);
  */
 int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn);
 
+/*
+ * vu_qp_connect() from any state (through RESET, so PSNs start at 0
+ * again), the peer being QP @dest_qpn at GID @dgid, with the RNR retry
+ * count @rnr_retry (7: infinite) and the local ACK timeout @timeout
+ * (4.096 us * 2^timeout; 0: the requester never retransmits).
+ */
+int vu_qp_connect_to(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn,
+		     const union ibv_gid *dgid, uint8_t rnr_retry,
+		     uint8_t timeout);
+
 /* Undo vu_qp_pair_create(). Safe on a zeroed @p. */
 int vu_qp_pair_destroy(struct vu_ctx *v, struct vu_qp_pair *p);
 
