@@ -611,8 +611,10 @@ static enum outcome fam_range(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
 	enum target t = rnd(self, T_NR);
 	uint8_t op = ops[rnd(self, sizeof(ops))], e[32], pay[64];
 	bool atomic = op == OP_FETCH_ADD || op == OP_CMP_SWAP;
+	/* 8 bytes, aligned: an atomic or an ATOMIC_WRITE */
+	bool eight = atomic || op == OP_ATOMIC_WRITE;
 	uint64_t start = (uintptr_t)region(self, t), end = start + REGION;
-	uint32_t len = atomic || op == OP_ATOMIC_WRITE ? 8 : 16;
+	uint32_t len = eight ? 8 : 16;
 	uint64_t va = 0;
 
 	if (t == T_WINDOW) {
@@ -635,15 +637,15 @@ static enum outcome fam_range(FIXTURE_DATA(fuzz) *self, struct fz_pkt *k)
 		break;
 	case 3:
 		if (t != T_IMPLICIT) {		/* across the end */
-			va = atomic ? end : end - 8;
+			va = eight ? end : end - 8;
 			break;
 		}
 		va = (uintptr_t)self->hole + 4096 - 8;
 		break;
 	default:		/* 2 GiB from the start; an atomic: past */
 		va = t == T_IMPLICIT ? (uintptr_t)self->hole :
-		     atomic ? end + 64 : start;
-		len = atomic ? len : 0x80000000U;
+		     eight ? end + 64 : start;
+		len = eight ? len : 0x80000000U;
 		break;
 	}
 	memset(pay, MARKER, sizeof(pay));
@@ -768,6 +770,25 @@ static uint32_t get24(const uint8_t *p)
 	return (p[0] << 16) | (p[1] << 8) | p[2];
 }
 
+/* A packet's opcode, PSN and first extension header, for a failure. */
+static const char *describe(const struct fz_pkt *k)
+{
+	static char s[160];
+	const uint8_t *b = k->b + BTH_AT, *e = b + 12;
+	uint64_t va = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		va = va << 8 | e[i];
+	snprintf(s, sizeof(s),
+		 "opcode %#x psn %#x, %zu bytes; va %#llx rkey %#x len %#x",
+		 b[0], get24(b + 9), k->len, (unsigned long long)va,
+		 (unsigned int)(e[8] << 24 | e[9] << 16 | e[10] << 8 | e[11]),
+		 (unsigned int)(e[12] << 24 | e[13] << 16 | e[14] << 8 |
+				e[15]));
+	return s;
+}
+
 enum answer { ANS_ANSWERED, ANS_NAK, ANS_NONE };
 
 /*
@@ -882,15 +903,15 @@ TEST_F_TIMEOUT(fuzz, drops_or_naks, 7200)
 		seen[f][ans]++;
 		if (ans == ANS_ANSWERED) {
 			ASSERT_NE(FAILS, want)
-				TH_LOG("round %ld: %s packet was not refused",
-				       r, families[f].name);
+				TH_LOG("round %ld: %s packet was not refused: %s",
+				       r, families[f].name, describe(&k));
 			self->epsn = psn_at(self, 1);
 		} else {
 			ASSERT_NE(LIVES, want)
-				TH_LOG("round %ld: after a %s packet the probe got %s (syndrome %#x)",
+				TH_LOG("round %ld: after a %s packet the probe got %s (syndrome %#x): %s",
 				       r, families[f].name,
 				       ans == ANS_NAK ? "a NAK" : "no answer",
-				       nak);
+				       nak, describe(&k));
 			reset_after_error(_metadata, self, ans == ANS_NAK);
 		}
 		if (!(r % 50))
