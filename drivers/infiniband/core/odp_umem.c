@@ -177,50 +177,27 @@ static int odp_fault_window(struct odp_mirror_umem *umem,
 }
 
 /*
- * odp_fault_request_vmas() - Look at the VMAs of the request [@va,
- * @req_end): give up with -EWOULDBLOCK when @in_caller and one may stall
- * (odp_vma_may_stall()); ask hmm_range_fault() to fault the hugetlb pages
- * that the request touches.
- *
- * hmm_range_fault() takes the request flags of a hugetlb page from the
- * first page of it that its walk reaches: the page at the page's start,
- * or at the window's start if that lies inside it. A request that begins
- * past that point would never fault the page in; so the flags go to that
- * first page too. Faulting a hugetlb page maps all of it anyway.
+ * Give up with -EWOULDBLOCK when a VMA of the request [@va, @req_end) may
+ * stall its fault (odp_vma_may_stall()).
  */
-static int odp_fault_request_vmas(struct mm_struct *mm,
-				  struct hmm_range *range, unsigned long va,
-				  unsigned long req_end, unsigned long flags,
-				  bool in_caller)
+static int odp_request_may_stall(struct mm_struct *mm, unsigned long va,
+				 unsigned long req_end)
 {
 	VMA_ITERATOR(vmi, mm, va);
 	struct vm_area_struct *vma;
-	unsigned long addr, size, first;
 
 	mmap_assert_locked(mm);
-	for_each_vma_range(vmi, vma, req_end) {
-		if (in_caller && odp_vma_may_stall(vma))
+	for_each_vma_range(vmi, vma, req_end)
+		if (odp_vma_may_stall(vma))
 			return -EWOULDBLOCK;
-		if (!is_vm_hugetlb_page(vma))
-			continue;
-		size = vma_kernel_pagesize(vma);
-		addr = ALIGN_DOWN(max(va, vma->vm_start), size);
-		for (; addr < min(req_end, vma->vm_end); addr += size) {
-			first = max3(addr, range->start, vma->vm_start);
-			range->hmm_pfns[(first - range->start) >> PAGE_SHIFT] |=
-				flags;
-		}
-	}
 	return 0;
 }
 
 /*
  * odp_fault_prepare() - Set up one snapshot of odp_fault() under the mmap
- * lock: its window (odp_fault_window()) and the per-page requests, @flags
- * for the @npages pages at @va (and what hugetlb needs,
- * odp_fault_request_vmas()),
- * nothing for the rest of the window. -EWOULDBLOCK when the request
- * faults memory that may stall and @in_caller says not to.
+ * lock: its window (odp_fault_window()), which hmm_range_fault() only
+ * looks at. -EWOULDBLOCK when the request faults memory that may stall
+ * and @in_caller says not to.
  */
 static int odp_fault_prepare(struct odp_mirror_umem *umem,
 			     struct mm_struct *mm, unsigned long va,
@@ -228,22 +205,40 @@ static int odp_fault_prepare(struct odp_mirror_umem *umem,
 			     bool in_caller, struct hmm_range *range)
 {
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
-	unsigned long i, req_first, wpages;
 	int ret;
 
 	ret = odp_fault_window(umem, mm, va, req_end, range);
-	if (ret)
-		return ret;
-	req_first = (va - range->start) >> PAGE_SHIFT;
-	wpages = (range->end - range->start) >> PAGE_SHIFT;
-	/* hmm_range_fault() overwrites the per-page requests */
-	for (i = 0; i < wpages; i++)
-		range->hmm_pfns[i] = i >= req_first &&
-				     i < req_first + npages ? flags : 0;
-	if (flags)
-		ret = odp_fault_request_vmas(mm, range, va, req_end, flags,
-					     in_caller);
+	if (!ret && flags && in_caller)
+		ret = odp_request_may_stall(mm, va, req_end);
 	return ret;
+}
+
+/*
+ * odp_fault_request() - Fault the request's own pages, under the mmap lock
+ * and the notifier sequence of @window, before the window is looked at.
+ *
+ * Once hmm_range_fault() must fault one page of a range, it faults every
+ * page of the hole around it (pmd_none), or from it to the end of its
+ * PMD: a window wider than the request, faulted in one call, would make
+ * up to 2 MiB resident for an 8-byte access. The request's range is
+ * faulted alone; @flags go to all its pages, so a hugetlb page the
+ * request begins in the middle of is faulted too (hmm_range_fault() takes
+ * a hugetlb page's request from the first of its pages it reaches).
+ */
+static int odp_fault_request(const struct hmm_range *window, unsigned long va,
+			     unsigned long npages, unsigned long flags)
+{
+	struct hmm_range req = {
+		.notifier = window->notifier,
+		.notifier_seq = window->notifier_seq,
+		.start = va,
+		.end = va + (npages << PAGE_SHIFT),
+		.hmm_pfns = window->hmm_pfns +
+			    ((va - window->start) >> PAGE_SHIFT),
+		.default_flags = flags,
+	};
+
+	return hmm_range_fault(&req);
 }
 
 static unsigned long odp_fault_flags(bool write)
@@ -388,10 +383,11 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
  * @res: set to the pages of the request recorded (on success) and to the
  *       snapshots retried (always)
  *
- * The snapshot covers the request widened to whole PMDs (inside the
- * umem, and outside refused memory: odp_fault_window()), so that a huge
- * page it touches can be recorded as one entry; the widening is only
- * looked at, never faulted in.
+ * The request's pages are faulted (odp_fault_request()); then the
+ * snapshot covers the request widened to whole PMDs (inside the umem,
+ * and outside refused memory: odp_fault_window()), so that a huge page it
+ * touches can be recorded as one entry, and the pages around it that are
+ * present already are recorded too. The widening faults nothing.
  *
  * It may run after the mirror stopped (a fault work that outlived the
  * waiter and the owner: odp_fault_work.c): it then records nothing.
@@ -410,9 +406,9 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 {
 	struct mm_struct *mm = umem->mm;
 	unsigned long req_end = va + (npages << PAGE_SHIFT);
+	/* the window: looked at, never faulted (no request flags) */
 	struct hmm_range range = {
 		.notifier = &umem->notifier,
-		.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
 	};
 	/* the widest window odp_fault_window() may choose */
 	unsigned long wpages = (min(ALIGN(req_end, PMD_SIZE), umem->end) -
@@ -455,6 +451,8 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 		}
 		ret = odp_fault_prepare(umem, mm, va, npages, flags, in_caller,
 					&range);
+		if (!ret && flags)
+			ret = odp_fault_request(&range, va, npages, flags);
 		if (!ret)
 			ret = hmm_range_fault(&range);
 		mmap_read_unlock(mm);
