@@ -20,7 +20,8 @@
  *    next post rings it: then it runs in the parent's MR, so whatever
  *    lands holds A, the parent's bytes, never the child's B.
  * Either way, the parent's buffer still holds A and its own traffic
- * still works afterwards.
+ * still works afterwards. Each case runs once, 200 times under make
+ * stress (tu_rounds()).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -145,7 +146,11 @@ static int child_own_context(uint8_t *buf, uint32_t lkey, uint32_t rkey)
 	return ret;	/* the process's exit releases the rest */
 }
 
-TEST_F(xmm, child_own_context)
+/* Rounds of each case: 1, or 200 under make stress (tu_rounds()). */
+#define ROUNDS	tu_rounds(1, 200)
+
+static void own_context_round(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(xmm) *self)
 {
 	pid_t pid = fork();
 
@@ -163,7 +168,16 @@ TEST_F(xmm, child_own_context)
 				     SEED_A, SIZE));
 }
 
-TEST_F(xmm, child_on_parents_qp)
+TEST_F(xmm, child_own_context)
+{
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		own_context_round(_metadata, self);
+}
+
+static void parents_qp_round(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(xmm) *self)
 {
 	struct ibv_wc wc;
 	pid_t pid = fork();
@@ -206,6 +220,14 @@ TEST_F(xmm, child_on_parents_qp)
 		ASSERT_TRUE(tu_all_bytes("no WRITE landed", self->dst,
 					 TU_POISON, SIZE / 2));
 	}
+}
+
+TEST_F(xmm, child_on_parents_qp)
+{
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		parents_qp_round(_metadata, self);
 }
 
 TEST_HARNESS_MAIN

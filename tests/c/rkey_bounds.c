@@ -27,6 +27,8 @@
  *    2^64 - 4 KiB, whose end wraps to 0 and so looked "inside" the MR,
  *    and one past the MR's end, completes with IBV_WC_MW_BIND_ERR.
  *
+ * Each case runs once, 200 times under make stress (tu_rounds()).
+ *
  * Device: RXE_ODP_DEV (default rxe0), RXE_ODP_GID_IDX (default 1).
  */
 #include <errno.h>
@@ -322,10 +324,16 @@ static int bind_window(FIXTURE_DATA(bounds) *self, enum ibv_mw_type type,
 #define ACC_WINDOW	(IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_ATOMIC)
 
+/* Rounds of each case: 1, or 200 under make stress (tu_rounds()). */
+#define ROUNDS	tu_rounds(1, 200)
+
 TEST_F(bounds, mr_edges)
 {
-	expect_range(_metadata, self, at(self, 0), at(self, self->size),
-		     self->mr->rkey, 0);
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		expect_range(_metadata, self, at(self, 0),
+			     at(self, self->size), self->mr->rkey, 0);
 }
 
 static void window_case(struct __test_metadata *_metadata,
@@ -346,15 +354,22 @@ static void window_case(struct __test_metadata *_metadata,
 
 TEST_F(bounds, mw_window_type1)
 {
-	window_case(_metadata, self, IBV_MW_TYPE_1);
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		window_case(_metadata, self, IBV_MW_TYPE_1);
 }
 
 TEST_F(bounds, mw_window_type2)
 {
-	window_case(_metadata, self, IBV_MW_TYPE_2);
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		window_case(_metadata, self, IBV_MW_TYPE_2);
 }
 
-TEST_F(bounds, mw_zero_based)
+static void zero_based_case(struct __test_metadata *_metadata,
+			    FIXTURE_DATA(bounds) *self)
 {
 	int st = bind_window(self, IBV_MW_TYPE_2, at(self, WIN_OFF), WIN_LEN,
 			     ACC_WINDOW | IBV_ACCESS_ZERO_BASED);
@@ -365,6 +380,14 @@ TEST_F(bounds, mw_zero_based)
 	/* an iova that would be inside the window were it VA-based */
 	expect_access(_metadata, self, ACC_WRITE, at(self, WIN_OFF), 16,
 		      self->mw->rkey, REFUSED);
+}
+
+TEST_F(bounds, mw_zero_based)
+{
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		zero_based_case(_metadata, self);
 }
 
 static void bind_wrap_case(struct __test_metadata *_metadata,
@@ -394,12 +417,18 @@ static void bind_wrap_case(struct __test_metadata *_metadata,
 
 TEST_F(bounds, mw_bind_wrap_type1)
 {
-	bind_wrap_case(_metadata, self, IBV_MW_TYPE_1);
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		bind_wrap_case(_metadata, self, IBV_MW_TYPE_1);
 }
 
 TEST_F(bounds, mw_bind_wrap_type2)
 {
-	bind_wrap_case(_metadata, self, IBV_MW_TYPE_2);
+	long r;
+
+	for (r = 0; r < ROUNDS; r++)
+		bind_wrap_case(_metadata, self, IBV_MW_TYPE_2);
 }
 
 TEST_HARNESS_MAIN
