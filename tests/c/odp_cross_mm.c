@@ -168,7 +168,7 @@ static void own_context_round(struct __test_metadata *_metadata,
 				     SEED_A, SIZE));
 }
 
-TEST_F(xmm, child_own_context)
+TEST_F_TIMEOUT(xmm, child_own_context, 3600)
 {
 	long r;
 
@@ -222,7 +222,7 @@ static void parents_qp_round(struct __test_metadata *_metadata,
 	}
 }
 
-TEST_F(xmm, child_on_parents_qp)
+TEST_F_TIMEOUT(xmm, child_on_parents_qp, 3600)
 {
 	long r;
 

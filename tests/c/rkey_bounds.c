@@ -327,7 +327,7 @@ static int bind_window(FIXTURE_DATA(bounds) *self, enum ibv_mw_type type,
 /* Rounds of each case: 1, or 200 under make stress (tu_rounds()). */
 #define ROUNDS	tu_rounds(1, 200)
 
-TEST_F(bounds, mr_edges)
+TEST_F_TIMEOUT(bounds, mr_edges, 3600)
 {
 	long r;
 
@@ -352,7 +352,7 @@ static void window_case(struct __test_metadata *_metadata,
 		      self->mw->rkey, REFUSED);
 }
 
-TEST_F(bounds, mw_window_type1)
+TEST_F_TIMEOUT(bounds, mw_window_type1, 3600)
 {
 	long r;
 
@@ -360,7 +360,7 @@ TEST_F(bounds, mw_window_type1)
 		window_case(_metadata, self, IBV_MW_TYPE_1);
 }
 
-TEST_F(bounds, mw_window_type2)
+TEST_F_TIMEOUT(bounds, mw_window_type2, 3600)
 {
 	long r;
 
@@ -382,7 +382,7 @@ static void zero_based_case(struct __test_metadata *_metadata,
 		      self->mw->rkey, REFUSED);
 }
 
-TEST_F(bounds, mw_zero_based)
+TEST_F_TIMEOUT(bounds, mw_zero_based, 3600)
 {
 	long r;
 
@@ -415,7 +415,7 @@ static void bind_wrap_case(struct __test_metadata *_metadata,
 		      self->mw->rkey, WIN_OFF);
 }
 
-TEST_F(bounds, mw_bind_wrap_type1)
+TEST_F_TIMEOUT(bounds, mw_bind_wrap_type1, 3600)
 {
 	long r;
 
@@ -423,7 +423,7 @@ TEST_F(bounds, mw_bind_wrap_type1)
 		bind_wrap_case(_metadata, self, IBV_MW_TYPE_1);
 }
 
-TEST_F(bounds, mw_bind_wrap_type2)
+TEST_F_TIMEOUT(bounds, mw_bind_wrap_type2, 3600)
 {
 	long r;
 
