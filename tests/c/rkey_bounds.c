@@ -324,17 +324,22 @@ static int bind_window(FIXTURE_DATA(bounds) *self, enum ibv_mw_type type,
 #define ACC_WINDOW	(IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_ATOMIC)
 
-/* Rounds of each case: 1, or 200 under make stress (tu_rounds()). */
-#define ROUNDS	tu_rounds(1, 200)
+/*
+ * A case that runs @call once, or 200 times under make stress
+ * (tu_rounds()); an hour at most.
+ */
+#define BOUNDS_CASE(name, call)						\
+	TEST_F_TIMEOUT(bounds, name, 3600)				\
+	{								\
+		long r;							\
+									\
+		for (r = 0; r < tu_rounds(1, 200); r++)			\
+			call;						\
+	}
 
-TEST_F_TIMEOUT(bounds, mr_edges, 3600)
-{
-	long r;
-
-	for (r = 0; r < ROUNDS; r++)
-		expect_range(_metadata, self, at(self, 0),
-			     at(self, self->size), self->mr->rkey, 0);
-}
+BOUNDS_CASE(mr_edges,
+	    expect_range(_metadata, self, at(self, 0), at(self, self->size),
+			 self->mr->rkey, 0))
 
 static void window_case(struct __test_metadata *_metadata,
 			FIXTURE_DATA(bounds) *self, enum ibv_mw_type type)
@@ -352,21 +357,9 @@ static void window_case(struct __test_metadata *_metadata,
 		      self->mw->rkey, REFUSED);
 }
 
-TEST_F_TIMEOUT(bounds, mw_window_type1, 3600)
-{
-	long r;
+BOUNDS_CASE(mw_window_type1, window_case(_metadata, self, IBV_MW_TYPE_1))
 
-	for (r = 0; r < ROUNDS; r++)
-		window_case(_metadata, self, IBV_MW_TYPE_1);
-}
-
-TEST_F_TIMEOUT(bounds, mw_window_type2, 3600)
-{
-	long r;
-
-	for (r = 0; r < ROUNDS; r++)
-		window_case(_metadata, self, IBV_MW_TYPE_2);
-}
+BOUNDS_CASE(mw_window_type2, window_case(_metadata, self, IBV_MW_TYPE_2))
 
 static void zero_based_case(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(bounds) *self)
@@ -382,13 +375,7 @@ static void zero_based_case(struct __test_metadata *_metadata,
 		      self->mw->rkey, REFUSED);
 }
 
-TEST_F_TIMEOUT(bounds, mw_zero_based, 3600)
-{
-	long r;
-
-	for (r = 0; r < ROUNDS; r++)
-		zero_based_case(_metadata, self);
-}
+BOUNDS_CASE(mw_zero_based, zero_based_case(_metadata, self))
 
 static void bind_wrap_case(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(bounds) *self, enum ibv_mw_type type)
@@ -415,20 +402,10 @@ static void bind_wrap_case(struct __test_metadata *_metadata,
 		      self->mw->rkey, WIN_OFF);
 }
 
-TEST_F_TIMEOUT(bounds, mw_bind_wrap_type1, 3600)
-{
-	long r;
+BOUNDS_CASE(mw_bind_wrap_type1,
+	    bind_wrap_case(_metadata, self, IBV_MW_TYPE_1))
 
-	for (r = 0; r < ROUNDS; r++)
-		bind_wrap_case(_metadata, self, IBV_MW_TYPE_1);
-}
-
-TEST_F_TIMEOUT(bounds, mw_bind_wrap_type2, 3600)
-{
-	long r;
-
-	for (r = 0; r < ROUNDS; r++)
-		bind_wrap_case(_metadata, self, IBV_MW_TYPE_2);
-}
+BOUNDS_CASE(mw_bind_wrap_type2,
+	    bind_wrap_case(_metadata, self, IBV_MW_TYPE_2))
 
 TEST_HARNESS_MAIN
