@@ -877,23 +877,6 @@ static void check_replaced(struct __test_metadata *_metadata,
 	self->sgen[o->p] = g2;
 }
 
-/* Wait until @qp is in the error state; 0, or a negative errno. */
-static int wait_error_state(struct ibv_qp *qp)
-{
-	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RTS };
-	int64_t end = now_ns() + SETTLE_NS;
-	struct ibv_qp_init_attr init;
-
-	while (attr.qp_state != IBV_QPS_ERR) {
-		if (ibv_query_qp(qp, &attr, IBV_QP_STATE, &init))
-			return -EIO;
-		if (now_ns() > end)
-			return -ETIMEDOUT;
-		sched_yield();
-	}
-	return 0;
-}
-
 /*
  * After an error completion: reconnect the pair. rxe moves a QP to the
  * error state after it completed the work request (the requester) or
@@ -902,11 +885,12 @@ static int wait_error_state(struct ibv_qp *qp)
  */
 static int reconnect(FIXTURE_DATA(remap) *self, int status)
 {
-	int ret = wait_error_state(self->qps.a.qp);
+	int ret = vu_wait_qp_state(&self->v, self->qps.a.qp, IBV_QPS_ERR);
 
 	self->st.reconnects++;
 	if (!ret && status == IBV_WC_REM_ACCESS_ERR)
-		ret = wait_error_state(self->qps.b.qp);
+		ret = vu_wait_qp_state(&self->v, self->qps.b.qp,
+				       IBV_QPS_ERR);
 	if (!ret)
 		ret = tu_qp_reconnect(&self->v, self->qps.a.qp,
 				      self->qps.b.qp->qp_num, 7, 14);

@@ -129,41 +129,17 @@ FIXTURE_TEARDOWN(bounds)
 }
 
 /*
- * Wait until @q is in the error state: the completer reports the NAK
- * before it moves the requester there, the responder sends the NAK
- * before it moves itself. Returns 0, or -ETIMEDOUT after the completion
- * wait's bound.
- */
-static int wait_qp_error(struct vu_ctx *v, struct ibv_qp *q)
-{
-	struct ibv_qp_init_attr init;
-	struct ibv_qp_attr a;
-	struct timespec t0, t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		if (ibv_query_qp(q, &a, IBV_QP_STATE, &init))
-			return -errno;
-		if (a.qp_state == IBV_QPS_ERR)
-			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 +
-		    (t.tv_nsec - t0.tv_nsec) / 1000000 > v->cfg.timeout_ms)
-			return -ETIMEDOUT;
-		sched_yield();
-	}
-}
-
-/*
  * After a refused access (@peer_too: both QPs must have gone to the error
  * state, as IBA class C errors take requester and responder there) or a
  * failed bind (QP b only), bring both QPs back to RTS, their PSNs in step.
  */
 static int reconnect(FIXTURE_DATA(bounds) *self, bool peer_too)
 {
-	int ret = peer_too ? wait_qp_error(&self->v, self->p.a.qp) : 0;
+	int ret = 0;
 
-	ret = ret ?: wait_qp_error(&self->v, self->p.b.qp);
+	if (peer_too)
+		ret = vu_wait_qp_state(&self->v, self->p.a.qp, IBV_QPS_ERR);
+	ret = ret ?: vu_wait_qp_state(&self->v, self->p.b.qp, IBV_QPS_ERR);
 	ret = ret ?: tu_qp_reconnect(&self->v, self->p.a.qp,
 				     self->p.b.qp->qp_num, TU_RNR_RETRY, 14);
 	return ret ?: tu_qp_reconnect(&self->v, self->p.b.qp,

@@ -482,16 +482,36 @@ static int vu_now_ns(int64_t *ns)
 	return 0;
 }
 
-int vu_poll_one(struct vu_ctx *v, struct vu_qp *qp, struct ibv_wc *wc)
+/*
+ * One step of a bounded wait that began at @start: -ETIMEDOUT once
+ * cfg.timeout_ms have passed, else spin briefly (then nap) to leave the
+ * CPU to rxe's kernel work, and 0.
+ */
+static int vu_wait_step(struct vu_ctx *v, int64_t start)
 {
 	static const struct timespec nap = { .tv_nsec = VU_NAP_NS };
-	int64_t start = 0, now = 0;
+	int64_t now = 0;
+	int ret;
+
+	ret = vu_now_ns(&now);
+	if (ret)
+		return ret;
+	if (now - start >= (int64_t)v->cfg.timeout_ms * 1000000)
+		return -ETIMEDOUT;
+	if (now - start < VU_SPIN_NS)
+		sched_yield();
+	else
+		nanosleep(&nap, NULL);
+	return 0;
+}
+
+int vu_poll_one(struct vu_ctx *v, struct vu_qp *qp, struct ibv_wc *wc)
+{
+	int64_t start = 0;
 	int n, ret;
 
 	ret = vu_now_ns(&start);
-	if (ret)
-		return ret;
-	for (;;) {
+	while (!ret) {
 		n = ibv_poll_cq(qp->cq, 1, wc);
 		if (n < 0) {
 			vu_log(&v->cfg, "ibv_poll_cq(QP %u): %d",
@@ -500,20 +520,12 @@ int vu_poll_one(struct vu_ctx *v, struct vu_qp *qp, struct ibv_wc *wc)
 		}
 		if (n == 1)
 			return 0;
-		ret = vu_now_ns(&now);
-		if (ret)
-			return ret;
-		if (now - start >= (int64_t)v->cfg.timeout_ms * 1000000) {
-			vu_log(&v->cfg, "QP %u: no completion within %d ms",
-			       qp->qp->qp_num, v->cfg.timeout_ms);
-			return -ETIMEDOUT;
-		}
-		/* Spin briefly, then leave the CPU to rxe's kernel work. */
-		if (now - start < VU_SPIN_NS)
-			sched_yield();
-		else
-			nanosleep(&nap, NULL);
+		ret = vu_wait_step(v, start);
 	}
+	if (ret == -ETIMEDOUT)
+		vu_log(&v->cfg, "QP %u: no completion within %d ms",
+		       qp->qp->qp_num, v->cfg.timeout_ms);
+	return ret;
 }
 
 int vu_wait_ok(struct vu_ctx *v, struct vu_qp *qp, uint64_t wr_id,
@@ -534,4 +546,27 @@ int vu_wait_ok(struct vu_ctx *v, struct vu_qp *qp, uint64_t wr_id,
 		return -EIO;
 	}
 	return 0;
+}
+
+int vu_wait_qp_state(struct vu_ctx *v, struct ibv_qp *q,
+		     enum ibv_qp_state state)
+{
+	struct ibv_qp_init_attr init;
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
+	int64_t start = 0;
+	int ret;
+
+	ret = vu_now_ns(&start);
+	while (!ret) {
+		ret = ibv_query_qp(q, &attr, IBV_QP_STATE, &init);
+		if (ret)
+			return ret > 0 ? -ret : -EIO;
+		if (attr.qp_state == state)
+			return 0;
+		ret = vu_wait_step(v, start);
+	}
+	if (ret == -ETIMEDOUT)
+		vu_log(&v->cfg, "QP %u: state %d, not %d, after %d ms",
+		       q->qp_num, attr.qp_state, state, v->cfg.timeout_ms);
+	return ret;
 }

@@ -141,4 +141,15 @@ int vu_poll_one(struct vu_ctx *v, struct vu_qp *qp, struct ibv_wc *wc);
 int vu_wait_ok(struct vu_ctx *v, struct vu_qp *qp, uint64_t wr_id,
 	       enum ibv_wc_opcode opcode);
 
+/*
+ * Wait up to cfg.timeout_ms for QP @q to reach @state. rxe posts an error
+ * completion before it moves the QP to the error state (the requester
+ * after the completion, the responder after its NAK), so a caller that
+ * just polled an error completion waits here before it looks at the
+ * state. Returns 0, -ETIMEDOUT (the state it saw is logged), or the
+ * negative errno of ibv_query_qp().
+ */
+int vu_wait_qp_state(struct vu_ctx *v, struct ibv_qp *q,
+		     enum ibv_qp_state state);
+
 #endif /* VERBS_UTIL_H */
