@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# rxe-odp: on-demand paging for soft-RoCE (rxe) on Debian 12's 6.12 kernel.
+# rxe-odp: on-demand paging for soft-RoCE (rxe) on Debian's 6.12 kernels.
 #
-#   make          build rdma_rxe.ko and odp_mirror.ko out of tree
+#   make          build rdma_rxe.ko and odp_mirror.ko out of tree, for the
+#                 default kernel of kernels.matrix (KERNEL=<name>: another)
 #   make check    host unit tests, then every guest suite (see tests/)
 #   make stress   the C scenarios at their stress counts (200 rounds or
 #                 more; tests/c/test_util.h) and the teardown matrix at
 #                 1000 iterations a cell (several hours)
 #   make demo     boot the guest, load our rxe, run perftest, print a table
+#   make doctor   tell whether this machine's running kernel can use
+#                 rxe-odp, and what is missing (scripts/doctor.sh)
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
 #   make dkms-install / dkms-remove
 #                 install the DKMS package into /usr/src and build it for
@@ -18,18 +21,13 @@
 # Kernel packages and userspace builds are cached in $(RXE_ODP_CACHE)
 # (default ~/.cache/rxe-odp); the generated Kbuild tree is in build/.
 
-include kernel.version
-
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export RXE_ODP_CACHE ?= $(HOME)/.cache/rxe-odp
-KVER := $(KERNEL_ABI)-amd64
+KERNEL ?= $(shell $(TOP)/scripts/kernel-env.sh --list | head -n 1)
+KVER := $(shell $(TOP)/scripts/kernel-env.sh --kver $(KERNEL))
 KCACHE := $(RXE_ODP_CACHE)/$(KVER)
-KDIR ?= $(KCACHE)/root/usr/src/linux-headers-$(KVER)
-BUILD := $(TOP)/build/$(KVER)
-MODULES := $(BUILD)/drivers/infiniband/sw/rxe/rdma_rxe.ko \
-	   $(BUILD)/drivers/infiniband/core/odp_mirror.ko
 
-.PHONY: all modules kernel check stress demo lint clean dkms-install dkms-remove
+.PHONY: all modules kernel check stress demo doctor lint clean dkms-install dkms-remove
 
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
@@ -37,12 +35,11 @@ all: modules
 
 kernel: $(KCACHE)/.extracted
 
-$(KCACHE)/.extracted: kernel.version scripts/fetch-kernel.sh
-	scripts/fetch-kernel.sh >/dev/null
+$(KCACHE)/.extracted: kernels.matrix scripts/fetch-kernel.sh
+	scripts/fetch-kernel.sh $(KERNEL) >/dev/null
 
 modules: kernel
-	scripts/prepare-tree.sh $(KCACHE)/src $(BUILD)
-	$(MAKE) -C $(KDIR) M=$(BUILD) CONFIG_RDMA_RXE=m W=1 modules
+	scripts/build-modules.sh $(KERNEL)
 
 check: modules
 	tests/run-all.sh
@@ -53,6 +50,9 @@ stress: modules
 
 demo: modules
 	tests/demo.sh
+
+doctor:
+	scripts/doctor.sh
 
 lint: kernel
 	scripts/lint.sh $(KCACHE)/src

@@ -243,8 +243,8 @@ done
 stamp=$(date +%Y%m%d-%H%M%S)
 out=$top/build/perf/odp-vs-pinned-$stamp
 mkdir -p "$out"
-. "$top/kernel.version"
-sha256sum <"$top/build/$KERNEL_ABI-amd64/drivers/infiniband/sw/rxe/rdma_rxe.ko" >"$out/ko.sha256"
+eval "$("$top/scripts/kernel-env.sh")"
+sha256sum <"$top/build/$KVER/drivers/infiniband/sw/rxe/rdma_rxe.ko" >"$out/ko.sha256"
 start=$SECONDS
 "$top/tests/vm/run-in-guest.sh" --quiet --out "$out" -- \
 	"$0" --guest /results "$reps" "$iters"

@@ -1,20 +1,22 @@
 #!/bin/bash
-# Fetch Debian 12's 6.12 kernel packages named in kernel.version into the
-# cache and extract what the build and the guest need:
+# fetch-kernel.sh [NAME]: fetch the packages of kernel NAME of
+# kernels.matrix (default: the first row) into the cache and extract what
+# the build and the guest need:
 #   $KCACHE/root    headers + kbuild, as a relocatable build tree (KDIR)
 #   $KCACHE/image   vmlinuz and the module tree, depmod'ed
 #   $KCACHE/src     the few upstream source files we patch or run
-# Nothing is installed on the host. Prints KDIR on success.
+# Nothing is installed on the host; apt reads a private sources list of
+# the matrix's suites (its state under $cache/apt-kernels). Prints KDIR on
+# success; exits 3 when Debian no longer serves the kernel.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../kernel.version
-. "$top/kernel.version"
+eval "$("$top/scripts/kernel-env.sh" "${1:-}")"
 cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
-flavour=amd64
-kver=$KERNEL_ABI-$flavour
+kver=$KVER
 kcache=$cache/$kver
 debs=$cache/debs
+apt_dir=$cache/apt-kernels
 
 pkgs=(
 	"linux-image-$kver-unsigned"
@@ -43,6 +45,22 @@ deb_path() {
 	echo "${f%%$'\n'*}"
 }
 
+apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list"
+	  -o "Dir::Etc::sourceparts=-" -o "Dir::State::Lists=$apt_dir/lists"
+	  -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root" -q)
+
+# One private sources list for every suite of the matrix.
+apt_update() {
+	local suite archive key=/usr/share/keyrings/debian-archive-keyring.gpg
+	mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+	for suite in $("$top/scripts/kernel-env.sh" --suites); do
+		archive=debian
+		[ "${suite%-security}" = "$suite" ] || archive=debian-security
+		echo "deb [signed-by=$key] http://deb.debian.org/$archive $suite main"
+	done >"$apt_dir/sources.list"
+	apt-get "${apt_opts[@]}" update >&2
+}
+
 fetch() {
 	local missing=() p
 	mkdir -p "$debs"
@@ -51,16 +69,17 @@ fetch() {
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	echo "fetch-kernel: downloading ${missing[*]}" >&2
-	if ! (cd "$debs" && apt-get download "${missing[@]}" >&2); then
+	apt_update || { echo "fetch-kernel: apt-get update failed" >&2; exit 1; }
+	if ! (cd "$debs" && apt-get "${apt_opts[@]}" download "${missing[@]}" >&2); then
 		local offered
-		offered=$(apt-cache madison linux-source-6.12 2>/dev/null |
-			  awk '{print $3}' | tr '\n' ' ')
+		offered=$(apt-cache "${apt_opts[@]}" madison "linux-image-$KERNEL_FLAVOUR" 2>/dev/null |
+			  awk -v s="$KERNEL_SUITE" '$0 ~ s { print $3 }' | tr '\n' ' ')
 		cat >&2 <<MSG
-fetch-kernel: Debian no longer serves kernel $KERNEL_PKG_VERSION
-  (pinned in kernel.version). Versions on offer: ${offered:-none (run apt-get update)}
-  Edit KERNEL_ABI and KERNEL_PKG_VERSION in kernel.version to one of them.
+fetch-kernel: Debian's $KERNEL_SUITE no longer serves kernel $KERNEL_PKG_VERSION
+  ($KERNEL_NAME in kernels.matrix). Versions on offer there: ${offered:-none}
+  Change its row (or add one) in kernels.matrix.
 MSG
-		exit 1
+		exit 3
 	fi
 }
 
@@ -78,6 +97,11 @@ extract() {
 		>"$kcache/root/usr/src/linux-headers-$kver/Makefile"
 
 	dpkg-deb -x "$(deb_path "linux-image-$kver-unsigned")" "$kcache/image"
+	# Debian 13's packages ship /usr/lib/modules (merged /usr): one layout
+	if [ -d "$kcache/image/usr/lib/modules" ]; then
+		mkdir -p "$kcache/image/lib"
+		mv "$kcache/image/usr/lib/modules" "$kcache/image/lib/modules"
+	fi
 	depmod -b "$kcache/image" "$kver"
 
 	tmp=$(mktemp -d "$kcache/src.XXXXXX")

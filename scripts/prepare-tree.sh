@@ -15,6 +15,18 @@ trap 'rm -rf "$stage"' EXIT
 
 mkdir -p "$stage/$rxe" "$build"
 cp -a "$src/$rxe/." "$stage/$rxe/"
+# Compat patches (drivers/infiniband/sw/rxe/compat/) bring an older 6.12
+# rxe to what our patches build on, as later 6.12 stable updates did: each
+# is applied where it applies cleanly, and left out where the base has the
+# change already (there it cannot apply: its old lines are gone).
+for p in "$top/$rxe"/compat/*.patch; do
+	[ -e "$p" ] || continue
+	if patch -s -p1 -d "$stage" --dry-run -f --no-backup-if-mismatch \
+		<"$p" >/dev/null 2>&1; then
+		patch -s -p1 -d "$stage" --no-backup-if-mismatch <"$p"
+		echo "prepare-tree: applied compat/${p##*/}" >&2
+	fi
+done
 for p in "$top/$rxe"/*.patch; do
 	[ -e "$p" ] || continue
 	if ! patch -s -p1 -d "$stage" --no-backup-if-mismatch <"$p"; then

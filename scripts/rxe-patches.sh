@@ -12,17 +12,16 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../kernel.version
-. "$top/kernel.version"
+eval "$("$top/scripts/kernel-env.sh")"
 cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
-src=$cache/$KERNEL_ABI-amd64/src
+src=$cache/$KVER/src
 rxe=drivers/infiniband/sw/rxe
 git=(git -c user.name=rxe-odp -c user.email=rxe-odp@localhost)
 
 case ${1:-} in
 init)
 	dir=$2
-	[ -f "$cache/$KERNEL_ABI-amd64/.extracted" ] ||
+	[ -f "$cache/$KVER/.extracted" ] ||
 		"$top/scripts/fetch-kernel.sh" >/dev/null
 	mkdir -p "$dir/$rxe"
 	cp -a "$src/$rxe/." "$dir/$rxe/"

@@ -20,6 +20,8 @@
 #               (about 1 s an iteration under TCG; LIFETIME_RELOAD_ITERATIONS);
 #               LIFETIME_ITERATIONS=1000 for the stress run (make stress),
 #               every cell
+#   compat      every other kernel of kernels.matrix: fetch, build with
+#               W=1 (no warning), boot a smoke set (tests/compat)
 #
 # The suites run in two lanes side by side (see below), each suite
 # saying how long it took.
@@ -41,7 +43,7 @@ top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] ||
-	suites=(unit model c perftest pyverbs44 pyverbs65 dkms lifetime)
+	suites=(unit model c perftest pyverbs44 pyverbs65 dkms lifetime compat)
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -159,6 +161,10 @@ run_one() {
 		echo "== dkms (host, then guest) started"
 		"$here/dkms/run.sh" "$out/dkms" "$out/dkms.txt"
 		;;
+	compat)
+		echo "== compat (host, then a guest per kernel) started"
+		"$here/compat/run.sh" "$out/compat" "$out/compat.txt"
+		;;
 	esac
 }
 
@@ -172,7 +178,7 @@ lane_a=()
 lane_b=()
 for suite in "${suites[@]}"; do
 	case $suite in
-	lifetime | dkms | pyverbs44) lane_a+=("$suite") ;;
+	lifetime | dkms | pyverbs44 | compat) lane_a+=("$suite") ;;
 	unit | model | c | perftest | pyverbs65) lane_b+=("$suite") ;;
 	*)
 		echo "run-all: unknown suite $suite" >&2

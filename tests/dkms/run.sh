@@ -12,6 +12,9 @@
 # test binaries on them. Appends to RESULTS:
 #
 #   ok|fail dkms.install      dkms add + build + install succeeded
+#   ok|fail dkms.refuses_7x   dkms install for a 7.x kernel (upstream rxe
+#                             has ODP there) refuses: BUILD_EXCLUSIVE,
+#                             exit 77, nothing installed
 #   ok|fail dkms.modules      both modules in <kver>/updates/dkms, for <kver>
 #   ok|fail dkms.<test>...    the C tests, on the DKMS-built modules
 #   ok|fail guest.dkms.boot   the guest's exit and dmesg gate
@@ -23,13 +26,12 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-# shellcheck source=SCRIPTDIR/../../kernel.version
-. "$top/kernel.version"
+eval "$("$top/scripts/kernel-env.sh")"
 [ $# -eq 2 ] || { echo "usage: $0 WORK RESULTS" >&2; exit 2; }
 work=$1
 results=$2
 cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
-kver=$KERNEL_ABI-amd64
+kver=$KVER
 kdir=$cache/$kver/root/usr/src/linux-headers-$kver
 series=$(echo "$KERNEL_ABI" | cut -d. -f1,2)
 
@@ -43,7 +45,7 @@ installed() {
 	local src version
 	src=$("$top/scripts/dkms-source.sh" "$work/src") || return 1
 	version=${src##*-}
-	dpkg-deb --fsys-tarfile "$cache"/debs/linux-source-"$series"_*.deb |
+	dpkg-deb --fsys-tarfile "$cache/debs/linux-source-${series}_${KERNEL_PKG_VERSION}_all.deb" |
 		tar -x -C "$work/usr" "./usr/src/linux-source-$series.tar.xz" ||
 		return 1
 	export RXE_ODP_LINUX_SOURCE=$work/usr/usr/src/linux-source-$series.tar.xz
@@ -59,6 +61,20 @@ else
 	tail -n 20 "$log"
 	echo "fail dkms.install # see $log" >>"$results"
 	exit 0
+fi
+
+# What dkms's kernel hook does when trixie-backports' 7.x arrives
+newer=7.3.4+deb13-amd64
+rc=0
+dkms install "rxe-odp/$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$top/dkms.conf")" \
+	--dkmstree "$work/tree" --sourcetree "$work/src" \
+	--installtree "$work/inst" -k "$newer" \
+	--kernelsourcedir "$work/no-headers" >"$work/refusal.log" 2>&1 || rc=$?
+if [ "$rc" = 77 ] && grep -q BUILD_EXCLUSIVE "$work/refusal.log" &&
+   [ ! -e "$work/inst/$newer" ]; then
+	echo "ok dkms.refuses_7x" >>"$results"
+else
+	echo "fail dkms.refuses_7x # dkms install -k $newer exited $rc, see $work/refusal.log" >>"$results"
 fi
 
 # The installed modules, laid out as a Kbuild tree for the guest.

@@ -12,8 +12,7 @@ trap 'rm -rf "$out"' EXIT
 
 "$top/tests/vm/run-in-guest.sh" --stock --quiet --out "$out" -- \
 	"$here/run-lane.sh" "$lane" /results/results.txt
-# shellcheck source=SCRIPTDIR/../../kernel.version
-. "$top/kernel.version"
+eval "$("$top/scripts/kernel-env.sh")"
 {
 	echo "# pyverbs lane $lane on Debian's stock rdma_rxe, kernel $KERNEL_PKG_VERSION"
 	echo "# regenerate with tests/pyverbs/make-baseline.sh $lane"

@@ -17,8 +17,7 @@ if [ -z "$raw" ]; then
 		"$here/run-lane.sh" "$lane" /results/raw.txt
 	raw=$out/raw.txt
 fi
-# shellcheck source=SCRIPTDIR/../../kernel.version
-. "$top/kernel.version"
+eval "$("$top/scripts/kernel-env.sh")"
 {
 	echo "# pyverbs lane $lane: the tests that must pass on our rxe (every test that"
 	echo "# passed on our modules, kernel $KERNEL_PKG_VERSION, ODP ones included)."

@@ -1,8 +1,9 @@
 #!/bin/bash
 # run-in-guest.sh [options] -- COMMAND [ARGS...]
 #
-# Boot Debian's 6.12 kernel under QEMU (TCG) with the host's root as the
-# guest's read-only root (9p, tmpfs overlay on top), load our rdma_rxe and
+# Boot one of Debian's 6.12 kernels (kernels.matrix) under QEMU (TCG)
+# with the host's root as the guest's read-only root (9p, tmpfs overlay
+# on top), load our rdma_rxe and
 # odp_mirror (or the stock rdma_rxe with --stock), create rxe0 on dummy0,
 # run COMMAND in the current directory and return its exit status. With
 # our modules, COMMAND sees RXE_ODP_EXPECT_ODP=1 (0 with --stock): a
@@ -10,6 +11,8 @@
 # COMMAND the guest deletes rxe0 and unloads our modules, which must
 # succeed with odp_mirror's live counts at zero (tests/vm/guest-init.sh).
 #
+#   --kernel NAME  boot kernel NAME of kernels.matrix (default: the first
+#                  row, or $KERNEL)
 #   --stock        load Debian's own rdma_rxe instead of ours
 #   --out DIR      keep console.log, dmesg.txt, output.log, rc, unload,
 #                  gate.txt in DIR
@@ -28,16 +31,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-# shellcheck source=SCRIPTDIR/../../kernel.version
-. "$top/kernel.version"
-cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
-kver=$KERNEL_ABI-amd64
-kcache=$cache/$kver
-build=$top/build/$kver
-
-stack=ours out='' timeout=900 mem=4G quiet=0
+stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build=''
 while [ $# -gt 0 ]; do
 	case $1 in
+	--kernel) kernel=$2; shift ;;
 	--stock) stack=stock ;;
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
@@ -50,8 +47,13 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ $# -gt 0 ] || { echo "usage: $0 [options] -- COMMAND..." >&2; exit 2; }
+eval "$("$top/scripts/kernel-env.sh" "$kernel")"
+cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
+kver=$KVER
+kcache=$cache/$kver
+build=${build:-$top/build/$kver}
 
-[ -f "$kcache/.extracted" ] || "$top/scripts/fetch-kernel.sh" >/dev/null
+[ -f "$kcache/.extracted" ] || "$top/scripts/fetch-kernel.sh" "$KERNEL_NAME" >/dev/null
 if [ "$stack" = ours ] && [ ! -f "$build/drivers/infiniband/sw/rxe/rdma_rxe.ko" ]; then
 	echo "run-in-guest: build the modules first (make)" >&2
 	exit 2
@@ -105,6 +107,44 @@ cmdline=(
 )
 [ "$stack" = ours ] && cmdline+=(modprobe.blacklist=rdma_rxe)
 
+# The three shares: the host root (read-only), the kernel's module tree,
+# the results. 9p where the kernel has it; Debian's cloud kernels have
+# no 9p, only virtio-fs, which needs a virtiofsd per share and the guest's
+# memory shared with them.
+shares=(hostroot=/ "modules=$kcache/image/lib/modules" "results=$out")
+fs_args=()
+vfs_dir=''
+if grep -q '^CONFIG_NET_9P=' "$kcache/image/boot/config-$kver"; then
+	fs_args+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+		  -virtfs "local,path=$kcache/image/lib/modules,mount_tag=modules,security_model=none,readonly=on"
+		  -virtfs "local,path=$out,mount_tag=results,security_model=none")
+else
+	cmdline+=(rxe_odp.fs=virtiofs)
+	vfs_dir=$(mktemp -d)
+	# (they end when QEMU closes their socket; this is for a QEMU that
+	# never connected)
+	trap 'pkill -f "socket-path=$vfs_dir/" || true; rm -rf "$vfs_dir"' EXIT
+	fs_args+=(-object "memory-backend-memfd,id=mem,size=$mem,share=on"
+		  -numa "node,memdev=mem")
+	for s in "${shares[@]}"; do
+		tag=${s%%=*}
+		/usr/lib/qemu/virtiofsd --socket-path="$vfs_dir/$tag.sock" \
+			-o source="${s#*=}" -o cache=none -o sandbox=chroot \
+			-o log_level=err >>"$out/virtiofsd.log" 2>&1 &
+		fs_args+=(-chardev "socket,id=$tag,path=$vfs_dir/$tag.sock"
+			  -device "vhost-user-fs-pci,chardev=$tag,tag=$tag")
+	done
+	# A daemon listens before it can be waited for by anything but its
+	# socket (it accepts QEMU's connection before it daemonizes): poll
+	# for the sockets, 10 s at most.
+	for s in "${shares[@]}"; do
+		for _ in $(seq 100); do
+			[ -S "$vfs_dir/${s%%=*}.sock" ] && break
+			sleep 0.1
+		done
+	done
+fi
+
 status=0
 # One TCG thread runs both vCPUs in turn. With thread=multi, a vCPU
 # sometimes executed a stale int3 while the other one live-patched a
@@ -116,10 +156,7 @@ timeout --kill-after=10 "$timeout" \
 	-nodefaults -no-reboot -nic none -display none \
 	-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
 	-kernel "$kcache/image/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "${cmdline[*]}" \
-	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-	-virtfs "local,path=$kcache/image/lib/modules,mount_tag=modules,security_model=none,readonly=on" \
-	-virtfs "local,path=$out,mount_tag=results,security_model=none" \
+	-append "${cmdline[*]}" "${fs_args[@]}" \
 	</dev/null || status=$?
 
 show_output() {
