@@ -18,6 +18,10 @@ pkgs=(
 	spin gnuplot-nox
 	# the DKMS package's test (dkms add/build/install into scratch trees)
 	dkms
+	# builds for Debian 13's kernels run in a Debian 13 chroot
+	# (scripts/build-modules.sh); the cloud kernel's guest uses
+	# virtio-fs (virtiofsd comes with qemu-system-x86)
+	debootstrap
 )
 
 missing=()
