@@ -18,6 +18,11 @@ kcache=$cache/$KVER
 build=${RXE_ODP_BUILD_DIR:-$top/build/$KVER}
 kdir=$kcache/root/usr/src/linux-headers-$KVER
 
+# One build at a time per tree (make check's two lanes may both want
+# one); the lock is held until the build's last process exits.
+mkdir -p "$(dirname "$build")"
+exec 8>"$build.lock"
+flock 8
 [ -f "$kcache/.extracted" ] || "$top/scripts/fetch-kernel.sh" "$KERNEL_NAME" >/dev/null
 "$top/scripts/prepare-tree.sh" "$kcache/src" "$build"
 kmake=(make -C "$kdir" M="$build" CONFIG_RDMA_RXE=m W=1 modules)
@@ -32,6 +37,8 @@ cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\{0,1\}x86_64-linux-gnu-\(gcc-[0-9]*\) .
 	"$kdir/include/config/auto.conf")
 [ -n "$cc" ] || { echo "build-modules: no gcc named in $KVER's config" >&2; exit 1; }
 root=$cache/toolchain-$KERNEL_RELEASE-$cc
+exec 7>"$root.lock"
+flock 7
 if [ ! -f "$root/.ready" ]; then
 	command -v debootstrap >/dev/null ||
 		{ echo "build-modules: debootstrap is needed (scripts/setup.sh)" >&2; exit 1; }
@@ -44,6 +51,7 @@ if [ ! -f "$root/.ready" ]; then
 		{ tail -n 20 "$root.log" >&2; exit 1; }
 	touch "$root/.ready"
 fi
+flock -u 7
 # shellcheck disable=SC2016 # expanded by the inner shell
 exec unshare -m sh -ec '
 	root=$1; shift

@@ -114,6 +114,10 @@ extract() {
 	touch "$stamp"
 }
 
+# One fetch at a time: make check's two lanes may fetch the same kernel.
+mkdir -p "$cache"
+exec 9>"$cache/.fetch.lock"
+flock 9
 fetch
 extract
 echo "$kcache/root/usr/src/linux-headers-$kver"

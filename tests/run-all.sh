@@ -13,6 +13,9 @@
 #   perftest    perftest 4.5 and 25.01, pinned and --odp, one boot
 #   pyverbs44   rdma-core 44 pyverbs, held to its lists, one boot
 #   pyverbs65   rdma-core 65 pyverbs, held to its lists, one boot
+#   pyverbs56   Debian 13's rdma-core 56.1 pyverbs test_odp on Debian 13's
+#               6.12.118 kernel (deb13-118 of kernels.matrix), held to its
+#               lists, one boot
 #   dkms        the DKMS package: dkms add/build/install into scratch trees
 #               (tests/dkms), then a guest boot on the installed modules
 #   lifetime    the teardown matrix (tests/lifetime), one boot: 100
@@ -43,22 +46,27 @@ top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] ||
-	suites=(unit model c perftest pyverbs44 pyverbs65 dkms lifetime compat)
+	suites=(unit model c perftest pyverbs44 pyverbs65 pyverbs56 dkms lifetime compat)
 rm -rf "$out"
 mkdir -p "$out"
 
-# guest SUITE [--timeout SEC] COMMAND...: one boot; its verdicts (the
-# boot with its dmesg gate, the unload of our stack) go to SUITE.txt.
+# guest SUITE [--timeout SEC] [--kernel NAME] COMMAND...: one boot; its
+# verdicts (the boot with its dmesg gate, the unload of our stack) go to
+# SUITE.txt.
 guest() {
-	local suite=$1 timeout=900 rc=0
+	local suite=$1 timeout=900 kernel='' rc=0
 	shift
 	if [ "$1" = --timeout ]; then
 		timeout=$2
 		shift 2
 	fi
+	if [ "$1" = --kernel ]; then
+		kernel=$2
+		shift 2
+	fi
 	echo "== $suite (guest) started"
 	"$here/vm/run-in-guest.sh" --quiet --timeout "$timeout" \
-		--out "$out/$suite" -- "$@" || rc=$?
+		${kernel:+--kernel "$kernel"} --out "$out/$suite" -- "$@" || rc=$?
 	"$here/vm/guest-verdict.sh" "$suite" "$out/$suite" "$rc" >>"$out/$suite.txt"
 }
 
@@ -72,9 +80,12 @@ collect() {
 	fi
 }
 
+# pyverbs LANE [--kernel NAME]
 pyverbs() {
-	guest "pyverbs$1" "$here/pyverbs/run-lane.sh" "$1" /results/raw.txt
-	collect "pyverbs$1" "$out/pyverbs$1/raw.txt"
+	local lane=$1
+	shift
+	guest "pyverbs$lane" "$@" "$here/pyverbs/run-lane.sh" "$lane" /results/raw.txt
+	collect "pyverbs$lane" "$out/pyverbs$lane/raw.txt"
 }
 
 # check SUITE: hold its results to the expectation lists, in place (a
@@ -157,6 +168,17 @@ run_one() {
 	pyverbs65)
 		[ -s "$out/lanes.txt" ] || pyverbs 65
 		;;
+	pyverbs56)
+		if ! "$here/lanes/build-newer-userspace.sh" --lane debian13 \
+			>"$out/lane56-build.log" 2>&1; then
+			echo "fail lanes.rdma_core_56.build # see build/check/lane56-build.log" >>"$out/pyverbs56.txt"
+		elif ! "$top/scripts/build-modules.sh" deb13-118 \
+			>"$out/pyverbs56-modules.log" 2>&1; then
+			echo "fail pyverbs56.modules # see build/check/pyverbs56-modules.log" >>"$out/pyverbs56.txt"
+		else
+			pyverbs 56 --kernel deb13-118
+		fi
+		;;
 	dkms)
 		echo "== dkms (host, then guest) started"
 		"$here/dkms/run.sh" "$out/dkms" "$out/dkms.txt"
@@ -179,7 +201,7 @@ lane_b=()
 for suite in "${suites[@]}"; do
 	case $suite in
 	lifetime | dkms | pyverbs44 | compat) lane_a+=("$suite") ;;
-	unit | model | c | perftest | pyverbs65) lane_b+=("$suite") ;;
+	unit | model | c | perftest | pyverbs65 | pyverbs56) lane_b+=("$suite") ;;
 	*)
 		echo "run-all: unknown suite $suite" >&2
 		exit 2
@@ -205,7 +227,7 @@ run_lane_b() {
 			built=1
 			;;
 		esac
-		[ "$suite" != c ] || make -s -C "$top/userspace" ||
+		[ "$suite" != c ] || flock "$top/build/userspace.lock" make -s -C "$top/userspace" ||
 			echo "fail c.build # userspace did not build" >>"$out/c.txt"
 		run_suite "$suite"
 	done

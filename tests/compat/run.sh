@@ -68,7 +68,7 @@ one_kernel() {
 	"$top/tests/vm/guest-verdict.sh" "compat.$name" "$w/guest" "$rc" >>"$results"
 }
 
-if ! make -s -C "$top/userspace" tests >"$work/userspace.log" 2>&1 ||
+if ! flock "$top/build/userspace.lock" make -s -C "$top/userspace" tests >"$work/userspace.log" 2>&1 ||
    ! make -s -C "$top/tests/lifetime" >>"$work/userspace.log" 2>&1; then
 	result "fail compat.userspace # see $work/userspace.log"
 	exit 0

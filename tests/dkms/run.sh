@@ -99,7 +99,7 @@ if [ -n "$why" ]; then
 fi
 echo "ok dkms.modules" >>"$results"
 
-make -s -C "$top/userspace" tests || {
+flock "$top/build/userspace.lock" make -s -C "$top/userspace" tests || {
 	echo "fail dkms.userspace # userspace did not build" >>"$results"
 	exit 0
 }

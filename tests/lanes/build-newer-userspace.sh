@@ -6,36 +6,49 @@
 # pyverbs; perftest is linked against that rdma-core with an RPATH, so it
 # needs no LD_LIBRARY_PATH.
 #
-# Usage: tests/lanes/build-newer-userspace.sh [--print-env]
-#   (no args)    build what is missing, write $CACHE/newer-userspace/env.sh,
-#                print RDMA_CORE_65_DIR and PERFTEST_25_DIR
+# With --lane debian13 it builds Debian 13's rdma-core (56.1, from trixie's
+# source package; debian13-userspace.versions) the same way, without
+# perftest: the userspace a Debian 13 user has.
+#
+# Usage: tests/lanes/build-newer-userspace.sh [--lane debian13] [--print-env]
+#   (no args)    build what is missing, write $CACHE/<lane>-userspace/env.sh,
+#                print RDMA_CORE_<N>_DIR (N: the lane's LANE, 65 or 56) and
+#                PERFTEST_25_DIR
 #   --print-env  print the env.sh path if the pinned versions are built,
 #                exit 1 otherwise (never builds, never uses the network)
-# Cache: ${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}/newer-userspace. A warm cache
+# Cache: ${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}/<lane>-userspace. A warm cache
 # (tarballs present) never touches the network; apt state lives in the cache,
 # /etc/apt is never edited.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-VERSIONS_REL=tests/lanes/newer-userspace.versions
-VERSIONS_FILE=$HERE/newer-userspace.versions
+lane=newer
+if [[ ${1:-} == --lane ]]; then
+	lane=$2
+	shift 2
+fi
+VERSIONS_REL=tests/lanes/$lane-userspace.versions
+VERSIONS_FILE=$HERE/$lane-userspace.versions
 CACHE=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
-W=$CACHE/newer-userspace
+W=$CACHE/$lane-userspace
 ENV_SH=$W/env.sh
 PY=/usr/bin/python3 # not `python3`: a pyenv shim may shadow it
 JOBS=2
 
-log() { printf '[newer-userspace %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+log() { printf '[%s-userspace %(%H:%M:%S)T] %s\n' "$lane" -1 "$*" >&2; }
 die() {
 	printf 'build-newer-userspace: ERROR: %s\n' "$*" >&2
 	exit 1
 }
 
 [[ -r $VERSIONS_FILE ]] || die "missing pin file $VERSIONS_FILE"
+PERFTEST_VERSION=''
 # shellcheck source=SCRIPTDIR/newer-userspace.versions
 . "$VERSIONS_FILE"
-: "${RDMA_CORE_VERSION:?not set in $VERSIONS_REL}" "${PERFTEST_VERSION:?not set in $VERSIONS_REL}"
+: "${RDMA_CORE_VERSION:?not set in $VERSIONS_REL}" "${LANE:?not set in $VERSIONS_REL}" \
+	"${SOURCE_SUITE:?not set in $VERSIONS_REL}"
 PINS="rdma-core=$RDMA_CORE_VERSION perftest=$PERFTEST_VERSION"
+RC_VAR=RDMA_CORE_${LANE}_DIR
 
 upstream_of() { # Debian version -> upstream version (drop epoch, revision)
 	local v=${1#*:}
@@ -43,7 +56,8 @@ upstream_of() { # Debian version -> upstream version (drop epoch, revision)
 }
 RC_DIR=$W/rdma-core-$(upstream_of "$RDMA_CORE_VERSION")
 RC_BUILD=$RC_DIR/build
-PT_DIR=$W/perftest-$(upstream_of "$PERFTEST_VERSION")
+PT_DIR=''
+[[ -z $PERFTEST_VERSION ]] || PT_DIR=$W/perftest-$(upstream_of "$PERFTEST_VERSION")
 
 # env.sh is valid when it was written for the current pins and its
 # artefacts are still there.
@@ -53,9 +67,9 @@ env_ok() {
 		# shellcheck source=/dev/null
 		. "$ENV_SH"
 		[[ ${NEWER_USERSPACE_PINS:-} == "$PINS" &&
-			-x $RDMA_CORE_65_DIR/bin/run_tests.py &&
-			-x $RDMA_CORE_65_DIR/bin/ibv_devices &&
-			-x $PERFTEST_25_DIR/ib_write_bw ]]
+			-x ${!RC_VAR}/bin/run_tests.py &&
+			-x ${!RC_VAR}/bin/ibv_devices &&
+			( -z $PT_DIR || -x ${PERFTEST_25_DIR:-}/ib_write_bw ) ]]
 	)
 }
 
@@ -103,7 +117,7 @@ ensure_deps() {
 }
 
 # ---------------------------------------------------------------- sources
-# Private apt state for unstable's deb-src: nothing under /etc/apt or
+# Private apt state for the suite's deb-src: nothing under /etc/apt or
 # /var/lib/apt is read for sources or written.
 APT_OPTS=(-o "Dir::Etc::sourcelist=$W/sources.list" -o "Dir::Etc::sourceparts=-"
 	-o "Dir::State::Lists=$W/apt-lists" -o "Dir::Cache=$W/apt-cache"
@@ -112,10 +126,10 @@ apt_updated=0
 apt_update_once() {
 	((apt_updated)) && return 0
 	mkdir -p "$W/apt-lists/partial" "$W/apt-cache/archives/partial"
-	echo 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main' \
+	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SOURCE_SUITE main" \
 		>"$W/sources.list"
-	log "apt-get update (private deb-src list for unstable)"
-	apt-get "${APT_OPTS[@]}" update >&2 || die "apt-get update of unstable deb-src failed"
+	log "apt-get update (private deb-src list for $SOURCE_SUITE)"
+	apt-get "${APT_OPTS[@]}" update >&2 || die "apt-get update of $SOURCE_SUITE deb-src failed"
 	apt_updated=1
 }
 
@@ -163,11 +177,11 @@ fetch_source() {
 		apt_update_once
 		offered=$(srcinfo "$pkg" | paste -sd' ')
 		if [[ " $offered " != *" $ver "* ]]; then
-			die "$pkg $ver (pinned) is no longer offered by Debian unstable; on offer: ${offered:-nothing}.
+			die "$pkg $ver (pinned) is no longer offered by Debian $SOURCE_SUITE; on offer: ${offered:-nothing}.
   Edit $VERSIONS_REL to pin the version on offer (and check the lane still passes)."
 		fi
 		line=$(srcinfo "$pkg" "$ver")
-		[[ -n $line ]] || die "no .orig tarball listed for $pkg $ver in unstable's Sources"
+		[[ -n $line ]] || die "no .orig tarball listed for $pkg $ver in $SOURCE_SUITE's Sources"
 		log "$pkg $ver: downloading ${line#* }"
 		(cd "$W/src" && apt-get "${APT_OPTS[@]}" source --download-only --tar-only "$pkg=$ver" >&2) ||
 			die "apt-get source --download-only --tar-only $pkg=$ver failed"
@@ -196,8 +210,11 @@ CMAKE_ARGS=(-GNinja -DIN_PLACE=1 -DNO_MAN_PAGES=1 -DENABLE_STATIC=0
 	"-DPython_EXECUTABLE=$PY")
 RC_WANT="orig=$ORIG_SHA cmake=${CMAKE_ARGS[*]}"
 RC_STAMP=$W/stamps/rdma-core
-fetch_source perftest "$PERFTEST_VERSION"
-PT_ORIG=$ORIG
+PT_ORIG=''
+if [[ -n $PT_DIR ]]; then
+	fetch_source perftest "$PERFTEST_VERSION"
+	PT_ORIG=$ORIG
+fi
 PT_CPPFLAGS="-I$RC_BUILD/include"
 PT_LDFLAGS="-L$RC_BUILD/lib -Wl,-rpath,$RC_BUILD/lib -Wl,--disable-new-dtags"
 PT_WANT="orig=$ORIG_SHA rdma-core=[$RC_WANT] cppflags=$PT_CPPFLAGS ldflags=$PT_LDFLAGS"
@@ -234,7 +251,9 @@ else
 fi
 
 # ---------------------------------------------------------------- perftest
-if stamp_ok "$PT_STAMP" "$PT_WANT" && [[ -x $PT_DIR/ib_write_bw ]]; then
+if [[ -z $PT_DIR ]]; then
+	log "no perftest in this lane"
+elif stamp_ok "$PT_STAMP" "$PT_WANT" && [[ -x $PT_DIR/ib_write_bw ]]; then
 	log "perftest $PERFTEST_VERSION: up to date"
 else
 	rm -f "$ENV_SH" "$PT_STAMP"
@@ -272,12 +291,12 @@ if ! env_ok; then
 	{
 		echo "# Written by tests/lanes/build-newer-userspace.sh ($PINS); do not edit."
 		printf 'export NEWER_USERSPACE_PINS=%q\n' "$PINS"
-		printf 'export RDMA_CORE_65_DIR=%q\n' "$RC_BUILD"
-		printf 'export RDMA_CORE_65_PYTHONPATH=%q\n' "$RC_BUILD/python"
-		printf 'export PERFTEST_25_DIR=%q\n' "$PT_DIR"
+		printf 'export %s=%q\n' "$RC_VAR" "$RC_BUILD"
+		printf 'export RDMA_CORE_%s_PYTHONPATH=%q\n' "$LANE" "$RC_BUILD/python"
+		[[ -z $PT_DIR ]] || printf 'export PERFTEST_25_DIR=%q\n' "$PT_DIR"
 	} >"$tmp"
 	mv -f "$tmp" "$ENV_SH"
 fi
-echo "RDMA_CORE_65_DIR=$RC_BUILD"
-echo "PERFTEST_25_DIR=$PT_DIR"
+echo "$RC_VAR=$RC_BUILD"
+[[ -z $PT_DIR ]] || echo "PERFTEST_25_DIR=$PT_DIR"
 echo "ENV_SH=$ENV_SH"

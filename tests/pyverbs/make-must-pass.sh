@@ -4,6 +4,8 @@
 # modules (RAW, a run-lane.sh result file; without it, one guest boot
 # makes one). Then prints what of that run tests/pyverbs/expected-LANE.txt
 # does not cover: skips on no list, failures that are not listed.
+# KERNEL=<name of kernels.matrix> for a lane that runs on another kernel
+# (56: KERNEL=deb13-118).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +23,7 @@ eval "$("$top/scripts/kernel-env.sh")"
 {
 	echo "# pyverbs lane $lane: the tests that must pass on our rxe (every test that"
 	echo "# passed on our modules, kernel $KERNEL_PKG_VERSION, ODP ones included)."
-	echo "# Regenerate from a run on ours: tests/pyverbs/make-must-pass.sh $lane"
+	echo "# Regenerate from a run on ours: ${KERNEL:+KERNEL=$KERNEL }tests/pyverbs/make-must-pass.sh $lane"
 	grep '^ok ' "$raw" | cut -d' ' -f1,2 | sort
 } >"$here/must-pass-$lane.txt"
 echo "must-pass-$lane.txt: $(grep -c '^ok ' "$here/must-pass-$lane.txt") tests"

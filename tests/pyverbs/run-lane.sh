@@ -4,6 +4,8 @@
 # append one result line per test to RESULTS (see pyverbs_results.py):
 #   44  Debian 12's rdma-core 44 (python3-pyverbs, tests from its docs)
 #   65  rdma-core 65 built by tests/lanes/build-newer-userspace.sh
+#   56  Debian 13's rdma-core 56.1, built by the same script (--lane
+#       debian13); its test_odp only, unless PATTERNs say otherwise
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +27,13 @@ case $lane in
 	. "$("$here/../lanes/build-newer-userspace.sh" --print-env)"
 	tests=$(dirname "$RDMA_CORE_65_DIR")/tests
 	export PYTHONPATH=$RDMA_CORE_65_PYTHONPATH
+	;;
+56)
+	# shellcheck source=/dev/null
+	. "$("$here/../lanes/build-newer-userspace.sh" --lane debian13 --print-env)"
+	tests=$(dirname "$RDMA_CORE_56_DIR")/tests
+	export PYTHONPATH=$RDMA_CORE_56_PYTHONPATH
+	[ $# -gt 0 ] || set -- tests.test_odp
 	;;
 *)
 	echo "run-lane: unknown lane $lane" >&2
