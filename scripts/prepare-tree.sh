@@ -37,7 +37,13 @@ done
 (cd "$top" && find Kbuild drivers include -type f ! -name '*.patch' \
 	! -name '*.o' ! -name '*.ko' ! -name '*.cmd' ! -name '*.mod*' \
 	-print0 | xargs -0 cp --parents -t "$stage")
-rsync -rc \
-	--include='*/' --include='*.c' --include='*.h' --include='Kbuild' \
-	--include='Makefile' --include='Kconfig' --exclude='*' \
-	"$stage/" "$build/"
+# Copy the sources into the build tree, leaving a file whose content is
+# the same untouched (its mtime too). Plain find/cmp/cp: this also runs
+# under DKMS on users' machines, which need not have rsync.
+(cd "$stage" && find . -type f \( -name '*.c' -o -name '*.h' -o \
+	-name Kbuild -o -name Makefile -o -name Kconfig \) -print0) |
+	while IFS= read -r -d '' f; do
+		cmp -s "$stage/$f" "$build/$f" && continue
+		mkdir -p "$build/$(dirname "$f")"
+		cp "$stage/$f" "$build/$f"
+	done

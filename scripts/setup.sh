@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(
 	# build of the modules and of our userspace
-	gcc make patch rsync perl python3 dwarves kmod bc
+	gcc make patch perl python3 dwarves kmod bc
 	libibverbs-dev librdmacm-dev
 	# the guest
 	qemu-system-x86 busybox-static cpio xz-utils gzip

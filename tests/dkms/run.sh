@@ -20,6 +20,11 @@
 #   ok|fail guest.dkms.boot   the guest's exit and dmesg gate
 #   ok|fail guest.dkms.unload rxe0 deleted, both modules unloaded after
 #                             the tests (tests/vm/guest-verdict.sh)
+#   ok|fail dkms.deb13.install  the same with Debian 13's own dkms and gcc
+#                             (scripts/toolchain-chroot.sh) for Debian 13's
+#                             6.12.118 (deb13-118; the compat suite boots
+#                             that kernel with our modules)
+#   ok|fail dkms.deb13.modules  both in its updates/dkms, for its kernel
 #
 # Exit status: 0 when it ran (whatever the results), 2 on usage errors.
 set -uo pipefail
@@ -103,6 +108,45 @@ flock "$top/build/userspace.lock" make -s -C "$top/userspace" tests || {
 	echo "fail dkms.userspace # userspace did not build" >>"$results"
 	exit 0
 }
+# Debian 13's dkms (3.2) and gcc-14, for a Debian 13 kernel, as on such a
+# machine. In a subshell: it has its own kernel-env.
+(
+	eval "$("$top/scripts/kernel-env.sh" deb13-118)"
+	"$top/scripts/fetch-kernel.sh" deb13-118 >/dev/null || exit 1
+	w=$work/deb13
+	mkdir -p "$w"/{src,tree,inst/"$KVER",usr}
+	src=$("$top/scripts/dkms-source.sh" "$w/src") || exit 1
+	dpkg-deb --fsys-tarfile "$cache/debs/linux-source-6.12_${KERNEL_PKG_VERSION}_all.deb" |
+		tar -x -C "$w/usr" ./usr/src/linux-source-6.12.tar.xz || exit 1
+	opts=(--dkmstree "$w/tree" --sourcetree "$w/src" --installtree "$w/inst"
+	      -k "$KVER" --kernelsourcedir "$cache/$KVER/root/usr/src/linux-headers-$KVER")
+	# shellcheck disable=SC2016 # expanded by the chroot's shell
+	"$top/scripts/toolchain-chroot.sh" deb13-118 "$w" "$cache" -- \
+		env RXE_ODP_LINUX_SOURCE="$w/usr/usr/src/linux-source-6.12.tar.xz" \
+		sh -ec 'dkms --version; dkms add "$@" && dkms build "$@" &&
+			dkms install --no-depmod "$@"' sh "rxe-odp/${src##*-}" "${opts[@]}"
+) >"$work/deb13.log" 2>&1
+deb13_rc=$?
+deb13_kver=$("$top/scripts/kernel-env.sh" --kver deb13-118)
+if [ "$deb13_rc" = 0 ]; then
+	echo "ok dkms.deb13.install" >>"$results"
+	why=""
+	for m in odp_mirror rdma_rxe; do
+		ko=$work/deb13/inst/$deb13_kver/updates/dkms/$m.ko
+		case $(modinfo -F vermagic "$ko" 2>/dev/null) in
+		"$deb13_kver "*) ;;
+		*) why+="$m.ko missing or for another kernel; " ;;
+		esac
+	done
+	if [ -z "$why" ]; then
+		echo "ok dkms.deb13.modules" >>"$results"
+	else
+		echo "fail dkms.deb13.modules # ${why%; }" >>"$results"
+	fi
+else
+	echo "fail dkms.deb13.install # exit $deb13_rc, see $work/deb13.log" >>"$results"
+fi
+
 rc=0
 "$top/tests/vm/run-in-guest.sh" --quiet --build "$work/modules" \
 	--out "$work/guest" -- "$top/tests/c/run.sh" /results/results.txt \
