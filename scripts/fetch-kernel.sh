@@ -72,8 +72,8 @@ fetch() {
 	apt_update || { echo "fetch-kernel: apt-get update failed" >&2; exit 1; }
 	if ! (cd "$debs" && apt-get "${apt_opts[@]}" download "${missing[@]}" >&2); then
 		local offered
-		offered=$(apt-cache "${apt_opts[@]}" madison "linux-image-$KERNEL_FLAVOUR" 2>/dev/null |
-			  awk -v s="$KERNEL_SUITE" '$0 ~ s { print $3 }' | tr '\n' ' ')
+		offered=$(apt-cache "${apt_opts[@]}" madison linux-source-6.12 2>/dev/null |
+			  awk -v s=" $KERNEL_SUITE/" 'index($0, s) { print $3 }' | tr '\n' ' ')
 		cat >&2 <<MSG
 fetch-kernel: Debian's $KERNEL_SUITE no longer serves kernel $KERNEL_PKG_VERSION
   ($KERNEL_NAME in kernels.matrix). Versions on offer there: ${offered:-none}

@@ -48,7 +48,7 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] ||
 	suites=(unit model c perftest pyverbs44 pyverbs65 pyverbs56 dkms lifetime compat)
 rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out"	# (build/, which holds the userspace build's lock too)
 
 # guest SUITE [--timeout SEC] [--kernel NAME] COMMAND...: one boot; its
 # verdicts (the boot with its dmesg gate, the unload of our stack) go to

@@ -24,7 +24,7 @@ top=$(cd "$here/../.." && pwd)
 work=$1
 results=$2
 rm -rf "$work"
-mkdir -p "$work"
+mkdir -p "$work" "$top/build"
 
 result() { echo "$*" >>"$results"; }
 

@@ -104,6 +104,7 @@ if [ -n "$why" ]; then
 fi
 echo "ok dkms.modules" >>"$results"
 
+mkdir -p "$top/build"
 flock "$top/build/userspace.lock" make -s -C "$top/userspace" tests || {
 	echo "fail dkms.userspace # userspace did not build" >>"$results"
 	exit 0
