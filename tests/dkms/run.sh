@@ -5,7 +5,7 @@
 #
 # The DKMS package as a user installs it, in scratch trees under WORK:
 # scripts/dkms-source.sh writes the source tree, the real dkms (Debian's
-# package) adds, builds and installs it for the pinned kernel against its
+# package) adds, builds and installs it for the default kernel against its
 # headers, taking rxe's sources from Debian's linux-source tarball (from
 # the cached .deb, as /usr/src/linux-source-6.12.tar.xz would be); then the
 # guest loads the modules dkms installed into updates/dkms and runs two C
