@@ -14,6 +14,10 @@ pkgs=(
 	# guest userspace: rdma-core 44, pyverbs, perftest, the rdma tool
 	rdma-core ibverbs-utils ibverbs-providers rdmacm-utils
 	python3-pyverbs perftest iproute2
+	# UCX and Open MPI (tests/ucx), and what the patched UCX 1.13.1 of
+	# tests/ucx/build-ucx.sh builds with
+	ucx-utils libucx0 openmpi-bin libopenmpi-dev
+	dpkg-dev autoconf automake libtool pkg-config libnuma-dev
 	# lifecycle model and plots
 	spin gnuplot-nox
 	# the DKMS package's test (dkms add/build/install into scratch trees)

@@ -18,6 +18,9 @@
 #               lists, one boot
 #   dkms        the DKMS package: dkms add/build/install into scratch trees
 #               (tests/dkms), then a guest boot on the installed modules
+#   ucx         UCX 1.13.1 and Open MPI 4.1.4 over rxe0, pinned, explicit
+#               and implicit ODP (tests/ucx; the implicit cases on the
+#               patched UCX build of tests/ucx/build-ucx.sh), one boot
 #   lifetime    the teardown matrix (tests/lifetime), one boot: 100
 #               iterations a cell, 40 for the cells that reload the stack
 #               (about 1 s an iteration under TCG; LIFETIME_RELOAD_ITERATIONS);
@@ -46,7 +49,7 @@ top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] ||
-	suites=(unit model c perftest pyverbs44 pyverbs65 pyverbs56 dkms lifetime compat)
+	suites=(unit model c perftest pyverbs44 pyverbs65 pyverbs56 dkms ucx lifetime compat)
 rm -rf "$out"
 mkdir -p "$out"	# (build/, which holds the userspace build's lock too)
 
@@ -183,6 +186,14 @@ run_one() {
 		echo "== dkms (host, then guest) started"
 		"$here/dkms/run.sh" "$out/dkms" "$out/dkms.txt"
 		;;
+	ucx)
+		"$here/ucx/build-ucx.sh" >"$out/ucx-build.log" 2>&1 ||
+			echo "fail ucx.build # see build/check/ucx-build.log" >>"$out/ucx.txt"
+		make -s -C "$here/ucx" >>"$out/ucx-build.log" 2>&1 ||
+			echo "fail ucx.mpi_exchange.build # see build/check/ucx-build.log" >>"$out/ucx.txt"
+		guest ucx "$here/ucx/run.sh" /results/results.txt
+		collect ucx "$out/ucx/results.txt"
+		;;
 	compat)
 		echo "== compat (host, then a guest per kernel) started"
 		"$here/compat/run.sh" "$out/compat" "$out/compat.txt"
@@ -195,14 +206,14 @@ run_one() {
 # cores of a 2-core machine busy. Lane A: the lifetime matrix, the
 # longest, then the compat suite (its own builds and boots). Lane B: the
 # host suites, the rdma-core 65 build, the suites that need it, then the
-# other pyverbs lanes and DKMS. Each lane builds what its guests run
+# other pyverbs lanes, DKMS and UCX. Each lane builds what its guests run
 # first. (Measured warm: lane A 894 + 630 s, lane B about 1530 s.)
 lane_a=()
 lane_b=()
 for suite in "${suites[@]}"; do
 	case $suite in
 	lifetime | compat) lane_a+=("$suite") ;;
-	unit | model | c | perftest | pyverbs44 | pyverbs65 | pyverbs56 | dkms) lane_b+=("$suite") ;;
+	unit | model | c | perftest | pyverbs44 | pyverbs65 | pyverbs56 | dkms | ucx) lane_b+=("$suite") ;;
 	*)
 		echo "run-all: unknown suite $suite" >&2
 		exit 2
