@@ -9,6 +9,10 @@
 #                 more; tests/c/test_util.h) and the teardown matrix at
 #                 1000 iterations a cell (several hours)
 #   make demo     boot the guest, load our rxe, run perftest, print a table
+#   make bench    ODP against pinned, 6 interleaved ABBA pairs per
+#                 comparison in boots without debug options, on our rxe
+#                 and on Debian sid's 7.x rxe (upstream ODP) side by side
+#                 (perf/abba.sh; about 30 minutes; results in perf/results/)
 #   make doctor   tell whether this machine's running kernel can use
 #                 rxe-odp, and what is missing (scripts/doctor.sh)
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
@@ -27,7 +31,7 @@ KERNEL ?= $(shell $(TOP)/scripts/kernel-env.sh --list | head -n 1)
 KVER := $(shell $(TOP)/scripts/kernel-env.sh --kver $(KERNEL))
 KCACHE := $(RXE_ODP_CACHE)/$(KVER)
 
-.PHONY: all modules kernel check stress demo doctor lint clean dkms-install dkms-remove
+.PHONY: all modules kernel check stress demo bench doctor lint clean dkms-install dkms-remove
 
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
@@ -50,6 +54,9 @@ stress: modules
 
 demo: modules
 	tests/demo.sh
+
+bench: modules
+	perf/abba.sh --kernel $(KERNEL) --kernel sid
 
 doctor:
 	scripts/doctor.sh

@@ -8,6 +8,9 @@
 # Nothing is installed on the host; apt reads a private sources list of
 # the matrix's suites (its state under $cache/apt-kernels). Prints KDIR on
 # success; exits 3 when Debian no longer serves the kernel.
+# A kernel of kernels.upstream (booted with its own rxe, never built for)
+# brings its image only, through a sources list of its own suite
+# ($cache/apt-kernels-upstream); it prints nothing.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,14 +20,26 @@ kver=$KVER
 kcache=$cache/$kver
 debs=$cache/debs
 apt_dir=$cache/apt-kernels
-
+image=linux-image-$kver-unsigned
 pkgs=(
-	"linux-image-$kver-unsigned"
+	"$image"
 	"linux-headers-$kver"
 	"linux-headers-$KERNEL_ABI-common"
 	"linux-kbuild-$KERNEL_ABI"
 	"linux-source-6.12"
 )
+suites=$("$top/scripts/kernel-env.sh" --suites)
+offer=linux-source-6.12	# what names the versions a suite still serves
+if [ "$KERNEL_UPSTREAM" = 1 ]; then
+	# Debian's 7.x kernels come as linux-binary (vmlinuz), linux-modules
+	# and linux-base (config, System.map); linux-image only depends on
+	# them
+	image=linux-binary-$kver
+	pkgs=("$image" "linux-modules-$kver" "linux-base-$kver")
+	apt_dir=$cache/apt-kernels-upstream
+	suites=$KERNEL_SUITE
+	offer=linux-image-$KERNEL_FLAVOUR
+fi
 
 # Upstream files taken from linux-source: rxe itself, the kselftest
 # harness for our C tests, and the style checkers.
@@ -53,7 +68,7 @@ apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list"
 apt_update() {
 	local suite archive key=/usr/share/keyrings/debian-archive-keyring.gpg
 	mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-	for suite in $("$top/scripts/kernel-env.sh" --suites); do
+	for suite in $suites; do
 		archive=debian
 		[ "${suite%-security}" = "$suite" ] || archive=debian-security
 		echo "deb [signed-by=$key] http://deb.debian.org/$archive $suite main"
@@ -72,12 +87,12 @@ fetch() {
 	apt_update || { echo "fetch-kernel: apt-get update failed" >&2; exit 1; }
 	if ! (cd "$debs" && apt-get "${apt_opts[@]}" download "${missing[@]}" >&2); then
 		local offered
-		offered=$(apt-cache "${apt_opts[@]}" madison linux-source-6.12 2>/dev/null |
+		offered=$(apt-cache "${apt_opts[@]}" madison "$offer" 2>/dev/null |
 			  awk -v s=" $KERNEL_SUITE/" 'index($0, s) { print $3 }' | tr '\n' ' ')
 		cat >&2 <<MSG
 fetch-kernel: Debian's $KERNEL_SUITE no longer serves kernel $KERNEL_PKG_VERSION
   ($KERNEL_NAME in kernels.matrix). Versions on offer there: ${offered:-none}
-  Change its row (or add one) in kernels.matrix.
+  Change its row (or add one) in kernels.matrix (kernels.upstream for an upstream kernel).
 MSG
 		exit 3
 	fi
@@ -87,30 +102,43 @@ extract() {
 	local stamp=$kcache/.extracted tmp
 	[ -f "$stamp" ] && return 0
 	rm -rf "$kcache"
-	mkdir -p "$kcache/root" "$kcache/image" "$kcache/src"
-	for p in "linux-headers-$kver" "linux-headers-$KERNEL_ABI-common" \
-		 "linux-kbuild-$KERNEL_ABI"; do
-		dpkg-deb -x "$(deb_path "$p")" "$kcache/root"
+	mkdir -p "$kcache/image"
+	for p in "${pkgs[@]}"; do
+		case $p in
+		linux-image-* | linux-binary-* | linux-modules-* | linux-base-*)
+			dpkg-deb -x "$(deb_path "$p")" "$kcache/image" ;;
+		esac
 	done
-	# The flavour's Makefile includes the common one by absolute path.
-	echo "include $kcache/root/usr/src/linux-headers-$KERNEL_ABI-common/Makefile" \
-		>"$kcache/root/usr/src/linux-headers-$kver/Makefile"
-
-	dpkg-deb -x "$(deb_path "linux-image-$kver-unsigned")" "$kcache/image"
 	# Debian 13's packages ship /usr/lib/modules (merged /usr): one layout
 	if [ -d "$kcache/image/usr/lib/modules" ]; then
 		mkdir -p "$kcache/image/lib"
 		mv "$kcache/image/usr/lib/modules" "$kcache/image/lib/modules"
 	fi
+	# and 7.x ones keep vmlinuz and config beside the modules
+	if [ ! -d "$kcache/image/boot" ]; then
+		mkdir -p "$kcache/image/boot"
+		ln -s "../lib/modules/$kver/vmlinuz" "$kcache/image/boot/vmlinuz-$kver"
+		ln -s "../lib/modules/$kver/config" "$kcache/image/boot/config-$kver"
+	fi
 	depmod -b "$kcache/image" "$kver"
+	if [ "$KERNEL_UPSTREAM" = 0 ]; then
+		mkdir -p "$kcache/root" "$kcache/src"
+		for p in "linux-headers-$kver" "linux-headers-$KERNEL_ABI-common" \
+			 "linux-kbuild-$KERNEL_ABI"; do
+			dpkg-deb -x "$(deb_path "$p")" "$kcache/root"
+		done
+		# The flavour's Makefile includes the common one by absolute path.
+		echo "include $kcache/root/usr/src/linux-headers-$KERNEL_ABI-common/Makefile" \
+			>"$kcache/root/usr/src/linux-headers-$kver/Makefile"
 
-	tmp=$(mktemp -d "$kcache/src.XXXXXX")
-	dpkg-deb --fsys-tarfile "$(deb_path linux-source-6.12)" |
-		tar -x -C "$tmp" ./usr/src/linux-source-6.12.tar.xz
-	tar -xJf "$tmp/usr/src/linux-source-6.12.tar.xz" -C "$tmp" \
-		"${src_members[@]/#/linux-source-6.12/}"
-	cp -a "$tmp/linux-source-6.12/." "$kcache/src/"
-	rm -rf "$tmp"
+		tmp=$(mktemp -d "$kcache/src.XXXXXX")
+		dpkg-deb --fsys-tarfile "$(deb_path linux-source-6.12)" |
+			tar -x -C "$tmp" ./usr/src/linux-source-6.12.tar.xz
+		tar -xJf "$tmp/usr/src/linux-source-6.12.tar.xz" -C "$tmp" \
+			"${src_members[@]/#/linux-source-6.12/}"
+		cp -a "$tmp/linux-source-6.12/." "$kcache/src/"
+		rm -rf "$tmp"
+	fi
 	touch "$stamp"
 }
 
@@ -120,4 +148,4 @@ exec 9>"$cache/.fetch.lock"
 flock 9
 fetch
 extract
-echo "$kcache/root/usr/src/linux-headers-$kver"
+[ "$KERNEL_UPSTREAM" = 1 ] || echo "$kcache/root/usr/src/linux-headers-$kver"

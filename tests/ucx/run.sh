@@ -56,7 +56,7 @@ table=$dir/ucx-table.md
 addr=10.0.0.1	# dummy0's, rxe0's netdev (tests/vm/guest-init.sh)
 
 set -a
-# shellcheck source=ucx-on-rxe.env
+# shellcheck source=SCRIPTDIR/ucx-on-rxe.env
 . "$here/ucx-on-rxe.env"
 set +a
 
@@ -75,12 +75,13 @@ odp_faults() {
 		awk '{ for (i = 1; i < NF; i++) if ($i == "odp_page_faults") print $(i + 1) }'
 }
 
-# mode_env MODE: the settings of a memory mode, as NAME=value words.
+# mode_env MODE: the settings of a memory mode (NAME=value words) into
+# the array menv.
 mode_env() {
 	case $1 in
-	pinned) echo UCX_IB_REG_METHODS=rcache,direct ;;
-	explicit) echo UCX_IB_ODP_MAX_SIZE=inf ;;
-	implicit) echo UCX_IB_REG_METHODS=odp ;;
+	pinned) menv=('UCX_IB_REG_METHODS=rcache,direct') ;;
+	explicit) menv=(UCX_IB_ODP_MAX_SIZE=inf) ;;
+	implicit) menv=(UCX_IB_REG_METHODS=odp) ;;
 	esac
 }
 
@@ -134,14 +135,12 @@ pair() {
 		{ record "$case" "$mode" "$(odp_faults)" "$why_priv"; return; }
 	port=$((port + 1))
 	f0=$(odp_faults)
-	# shellcheck disable=SC2046
-	env $(mode_env "$mode") "${envs[@]}" timeout "$limit" \
+	env "${menv[@]}" "${envs[@]}" timeout "$limit" \
 		"$(bin "$mode" ucx_perftest)" "$@" -p "$port" >"$log.server.log" 2>&1 &
 	srv=$!
 	"$top/tests/vm/wait-listen.sh" "$port" "$srv" ||
 		why="the server did not listen on $port"
-	# shellcheck disable=SC2046
-	[ -n "$why" ] || env $(mode_env "$mode") "${envs[@]}" timeout "$limit" \
+	[ -n "$why" ] || env "${menv[@]}" "${envs[@]}" timeout "$limit" \
 		"$(bin "$mode" ucx_perftest)" "$@" -p "$port" "$addr" \
 		>"$log.client.log" 2>&1 || rc=$?
 	wait "$srv" || src=$?
@@ -163,14 +162,12 @@ io_demo() {
 	[ "$mode" != implicit ] || [ -n "$priv" ] ||
 		{ record io_demo "$mode" "$(odp_faults)" "$why_priv"; return; }
 	f0=$(odp_faults)
-	# shellcheck disable=SC2046
-	env $(mode_env "$mode") "$(bin "$mode" io_demo)" "${args[@]}" \
+	env "${menv[@]}" "$(bin "$mode" io_demo)" "${args[@]}" \
 		>"$log.server.log" 2>&1 &
 	srv=$!
 	"$top/tests/vm/wait-listen.sh" "${args[-1]}" "$srv" ||
 		why="the server did not listen on ${args[-1]}"
-	# shellcheck disable=SC2046
-	[ -n "$why" ] || env $(mode_env "$mode") timeout "$limit" \
+	[ -n "$why" ] || env "${menv[@]}" timeout "$limit" \
 		"$(bin "$mode" io_demo)" "${args[@]}" -i 200 -o read,write "$addr" \
 		>"$log.client.log" 2>&1 || rc=$?
 	if [ -z "$why" ] && ! kill -0 "$srv" 2>/dev/null; then
@@ -198,13 +195,12 @@ mpi() {
 			return
 		}
 	fi
-	for var in $(env $(mode_env "$mode") "${lib[@]}" env | cut -d= -f1 |
+	for var in $(env "${menv[@]}" "${lib[@]}" env | cut -d= -f1 |
 		grep -E '^(UCX_|LD_LIBRARY_PATH$)'); do
 		xs+=(-x "$var")
 	done
 	f0=$(odp_faults)
-	# shellcheck disable=SC2046
-	env $(mode_env "$mode") "${lib[@]}" timeout "$limit" mpirun \
+	env "${menv[@]}" "${lib[@]}" timeout "$limit" mpirun \
 		--allow-run-as-root --oversubscribe -np 2 --mca pml ucx \
 		--mca pml_ucx_devices any --mca osc ucx "${xs[@]}" \
 		"$mpi_exchange" >"$dir/ucx.mpi_exchange.$mode.log" 2>&1 || rc=$?
@@ -219,6 +215,7 @@ mpi() {
 uct=(-d rxe0:1 -x rc_verbs -n 200 -w 10)
 rc_tls=UCX_TLS=rc_verbs,ud_verbs
 for mode in pinned explicit implicit; do
+	mode_env "$mode"
 	nb=()
 	[ "$mode" != explicit ] || nb=(-B)	# map the buffers non-blocking
 	pair uct.put_bw "$mode" -- "${uct[@]}" "${nb[@]}" -t put_bw -D zcopy -s 65536

@@ -12,7 +12,7 @@
 # succeed with odp_mirror's live counts at zero (tests/vm/guest-init.sh).
 #
 #   --kernel NAME  boot kernel NAME of kernels.matrix (default: the first
-#                  row, or $KERNEL)
+#                  row, or $KERNEL), or of kernels.upstream (with --stock)
 #   --stock        load Debian's own rdma_rxe instead of ours
 #   --out DIR      keep console.log, dmesg.txt, output.log, rc, unload,
 #                  gate.txt in DIR
@@ -22,6 +22,9 @@
 #   --build DIR    load our modules from this Kbuild tree (the layout of
 #                  build/<kver>/, the default)
 #   --quiet        print the command's output only on failure
+#   --bench        boot without the debug options (slub_debug, KFENCE,
+#                  page poisoning, init_on_free) that tests boot with:
+#                  for benchmarks (perf/abba.sh)
 #
 # Exit status: 124 when the guest hung, 125 when the dmesg gate found a
 # kernel report or no kernel log (tests/vm/dmesg-gate.sh; its verdict in
@@ -31,7 +34,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build=''
+stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build='' debug=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift ;;
 	--build) build=$(cd "$2" && pwd); shift ;;
 	--quiet) quiet=1 ;;
+	--bench) debug=0 ;;
 	--) shift; break ;;
 	*) echo "run-in-guest: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -48,6 +52,8 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "usage: $0 [options] -- COMMAND..." >&2; exit 2; }
 eval "$("$top/scripts/kernel-env.sh" "$kernel")"
+# a kernel of kernels.upstream runs its own rxe (upstream's ODP)
+[ "$KERNEL_UPSTREAM" = 0 ] || stack=stock
 cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
 kver=$KVER
 kcache=$cache/$kver
@@ -84,8 +90,7 @@ out=$(cd "$out" && pwd)
 cmdline=(
 	console=ttyS0 loglevel=4 printk.time=1 panic=-1 rdinit=/init
 	"rxe_odp.init=$here/guest-init.sh"
-	slub_debug=FZPU kfence.sample_interval=10 page_poison=1
-	init_on_free=1 mitigations=off
+	mitigations=off
 	# a task blocked 30 s is reported (and fails the dmesg gate): the
 	# sysctl, set from the command line (a bare hung_task_timeout_secs=
 	# is no kernel parameter; it went to init and left the 120 s default)
@@ -106,6 +111,9 @@ cmdline=(
 	sysctl.kernel.numa_balancing=0
 )
 [ "$stack" = ours ] && cmdline+=(modprobe.blacklist=rdma_rxe)
+# what catches use after free, overruns and uninitialised reads early
+[ "$debug" = 0 ] ||
+	cmdline+=(slub_debug=FZPU kfence.sample_interval=10 page_poison=1 init_on_free=1)
 
 # The three shares: the host root (read-only), the kernel's module tree,
 # the results. 9p where the kernel has it; Debian's cloud kernels have

@@ -67,7 +67,7 @@ static bool odp_child_empty(struct odp_mirror_umem *child)
 {
 	bool empty;
 
-	down_read(&child->lock);
+	odp_down_read(&child->lock);
 	empty = !child->nr_entries;
 	up_read(&child->lock);
 	return empty;
@@ -219,7 +219,7 @@ int odp_implicit_walk(struct odp_mirror_umem *umem, unsigned long va,
 	struct odp_mirror_umem *child;
 	int ret = 0;
 
-	down_read(&imp->children_lock);
+	odp_down_read(&imp->children_lock);
 	while (va < end) {
 		unsigned long part_end;
 

@@ -603,7 +603,7 @@ static int odp_access_stay(struct odp_mirror_umem *umem, unsigned long *va,
 	int ret = 0;
 
 	stay_end = min(end, (*va & PAGE_MASK) + ODP_STAY_PAGES * PAGE_SIZE);
-	down_read(&umem->lock);
+	odp_down_read(&umem->lock);
 	for (addr = *va & PAGE_MASK; addr < stay_end; addr += PAGE_SIZE) {
 		if (!odp_usable_pfn(umem, addr, write)) {
 			*missing = addr;

@@ -1,0 +1,276 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# abba.sh [--pairs N] [--iters N] [--kernel NAME] [--build DIR]
+#         [--only NAME,...] [--no-save]   (host; make bench)
+#
+# ODP against pinned on rxe0 with Debian's perftest 4.5, measured so that
+# a few per cent can be told apart: one guest boot without debug options
+# (tests/vm/run-in-guest.sh --bench), every comparison as N interleaved
+# ABBA pairs (pair 1 runs A then B, pair 2 B then A, ..., and the pairs of
+# all comparisons interleave, so that drift of the boot hits A and B
+# alike), each comparison summarised as the median of its per-pair
+# ratios B / A with their interquartile range. The noise comparison runs
+# pinned against pinned: its median ratio must come out at 1.00 within
+# the resolution claimed for the others.
+#
+# Comparisons (A: pinned; B: --odp unless named otherwise), 64 KiB unless
+# named otherwise, bandwidth (MB/s), or message rate (Mpps) for 64 B:
+#   noise.write.q1   ib_write_bw, pinned against pinned
+#   write.q1 read.q1 send.q1     ib_{write,read,send}_bw, 1 QP
+#   write.q4 read.q4 send.q4     the same with 4 QPs on one MR (-q 4)
+#   write.64B        ib_write_bw -s 64, message rate
+# Each run moves --iters messages (default 2000; -n ITERS/QPS per QP)
+# after perftest's --perform_warm_up (write, read), which takes the ODP
+# first-touch faults out of the measurement (ib_send_bw has none: its
+# buffers' first touch is a few pages of the run). A run that fails is
+# not retried: it is counted, its pair has no ratio, and the table says
+# so.
+#
+# --kernel NAME boots another kernel of kernels.matrix, or one of
+# kernels.upstream with its own rxe (upstream's ODP: e.g. sid's 7.x);
+# given several times, it boots each (side by side, one host core each)
+# and prints a table with a column per kernel;
+# --build DIR loads our modules from another build tree (e.g. a commit
+# before a change).
+#
+# Prints a markdown table per boot, then the side-by-side table; saves
+# them with a JSON of every sample as
+# perf/results/abba-DATE-KERNEL[+KERNEL...].{md,json} (unless --no-save).
+# Raw reports and guest logs: build/perf/abba-DATE-KERNEL/.
+#
+# Internally: abba.sh --guest OUTDIR PAIRS ITERS ONLY runs the pairs in
+# the guest.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+# name|tool|A args|B args|metric
+comparisons=(
+	'noise.write.q1|ib_write_bw|-q 1|-q 1|bw'
+	'write.q1|ib_write_bw|-q 1|-q 1 --odp|bw'
+	'read.q1|ib_read_bw|-q 1|-q 1 --odp|bw'
+	'send.q1|ib_send_bw|-q 1|-q 1 --odp|bw'
+	'write.q4|ib_write_bw|-q 4|-q 4 --odp|bw'
+	'read.q4|ib_read_bw|-q 4|-q 4 --odp|bw'
+	'send.q4|ib_send_bw|-q 4|-q 4 --odp|bw'
+	'write.64B|ib_write_bw|-q 1 -s 64|-q 1 -s 64 --odp|rate'
+)
+
+# run_one JSON TOOL ARGS...: one perftest run; a failure leaves no JSON
+# and a line in OUTDIR/failed.txt.
+run_one() {
+	local json=$1 rc=0 why
+	shift
+	timeout --kill-after=5 300 "$here/perftest-pair.sh" "$json" "$@" \
+		2>/dev/null || rc=$?
+	if [ "$rc" = 0 ] && why=$("$here/perftest_json.py" --check "$json") &&
+		[ "$why" = ok ]; then
+		return 0
+	fi
+	why=$({ grep -h -m1 -e "Can't produce" -e 'Failed status' -e 'Couldn' \
+		"$json".*.log 2>/dev/null || true; } | head -n1 | tr -s ' \t' ' ')
+	echo "$(basename "$json" .json): exit $rc:${why:- no usable report}" >>"$(dirname "$json")/../failed.txt"
+	rm -f "$json"
+}
+
+guest() {
+	local out=$1 pairs=$2 iters=$3 only=$4 pair c name tool a b
+	local order side args q
+	mkdir -p "$out/raw"
+	: >"$out/failed.txt"
+	{
+		echo "kernel=$(uname -r)"
+		echo "cmdline=$(cat /proc/cmdline)"
+		echo "perftest=$(dpkg-query -W -f '${Version}' perftest)"
+		echo "rdma_core=$(dpkg-query -W -f '${Version}' libibverbs1)"
+		echo "pairs=$pairs"
+		echo "iters=$iters"
+	} >"$out/meta.txt"
+	for pair in $(seq "$pairs"); do
+		for c in "${comparisons[@]}"; do
+			IFS="|" read -r name tool a b _ <<<"$c"
+			[ -z "$only" ] || [[ ,$only, == *,"$name",* ]] || continue
+			if [ $((pair % 2)) = 1 ]; then order=(A B); else order=(B A); fi
+			for side in "${order[@]}"; do
+				if [ "$side" = A ]; then read -ra args <<<"$a"; else read -ra args <<<"$b"; fi
+				q=$(sed -n 's/.*-q \([0-9]*\).*/\1/p' <<<"${args[*]}")
+				[[ " ${args[*]} " == *" -s "* ]] || args+=(-s 65536)
+				args+=(-n $((iters / q)))
+				[ "$tool" = ib_send_bw ] || args+=(--perform_warm_up)
+				echo "pair $pair: $name $side: $tool ${args[*]}"
+				run_one "$out/raw/$name.$side.$pair.json" "$tool" "${args[@]}"
+			done
+		done
+	done
+}
+
+# summarise OUTDIR: print the boot's table; write it and every sample to
+# OUTDIR/summary.{md,json}.
+summarise() {
+	/usr/bin/python3 - "$here" "$1" "${comparisons[@]}" <<'EOF'
+import datetime, json, os, statistics, sys
+sys.path.insert(0, sys.argv[1])
+import perftest_json as pj
+
+out = sys.argv[2]
+comps = [c.split('|') for c in sys.argv[3:]]
+meta = dict(l.rstrip('\n').split('=', 1) for l in open(f'{out}/meta.txt') if '=' in l)
+pairs = int(meta['pairs'])
+failed = [l.strip() for l in open(f'{out}/failed.txt') if l.strip()]
+
+def quartiles(v):
+    if len(v) < 2:
+        return (v[0], v[0]) if v else (None, None)
+    q = statistics.quantiles(v, n=4, method='inclusive')
+    return q[0], q[2]
+
+rows = []
+for name, tool, a, b, metric in comps:
+    samples = {'A': {}, 'B': {}}
+    for side in 'AB':
+        for p in range(1, pairs + 1):
+            path = f'{out}/raw/{name}.{side}.{p}.json'
+            if os.path.exists(path):
+                samples[side][p] = pj.summary(path)[metric]
+    if not samples['A'] and not samples['B']:
+        continue
+    ratios = [samples['B'][p] / samples['A'][p] for p in range(1, pairs + 1)
+              if p in samples['A'] and p in samples['B'] and samples['A'][p]]
+    q1, q3 = quartiles(ratios)
+    rows.append({
+        'name': name, 'tool': tool, 'A': a, 'B': b, 'metric': metric,
+        'A_samples': [samples['A'].get(p) for p in range(1, pairs + 1)],
+        'B_samples': [samples['B'].get(p) for p in range(1, pairs + 1)],
+        'A_median': statistics.median(samples['A'].values()) if samples['A'] else None,
+        'B_median': statistics.median(samples['B'].values()) if samples['B'] else None,
+        'ratios': ratios,
+        'ratio_median': statistics.median(ratios) if ratios else None,
+        'ratio_q1': q1, 'ratio_q3': q3,
+        'failed_runs': 2 * pairs - len(samples['A']) - len(samples['B']),
+    })
+
+def f(v, spec):
+    return '-' if v is None else format(v, spec)
+
+unit = {'bw': 'MB/s', 'rate': 'Mpps'}
+lines = [
+    f"ODP ÷ pinned on rxe0, {meta['kernel']}, perftest {meta['perftest']}, "
+    f"{pairs} ABBA pairs of {meta['iters']} messages, one boot "
+    f"({datetime.date.today()})",
+    '',
+    '| comparison | tool | A | B | A median | B median | B ÷ A, median of pairs | IQR | pairs | failed runs |',
+    '|---|---|---|---|---:|---:|---:|---|---:|---:|',
+]
+for r in rows:
+    spec = '.2f' if r['metric'] == 'bw' else '.4f'
+    lines.append(
+        f"| {r['name']} | {r['tool']} | {r['A']} | {r['B']} | "
+        f"{f(r['A_median'], spec)} {unit[r['metric']]} | "
+        f"{f(r['B_median'], spec)} {unit[r['metric']]} | "
+        f"**{f(r['ratio_median'], '.3f')}** | "
+        f"{f(r['ratio_q1'], '.3f')} … {f(r['ratio_q3'], '.3f')} | "
+        f"{len(r['ratios'])} | {r['failed_runs']} |")
+if failed:
+    lines += ['', f'{len(failed)} failed runs:'] + [f'- {l}' for l in failed]
+text = '\n'.join(lines) + '\n'
+print(text, end='')
+doc = {'date': datetime.datetime.now().isoformat(timespec='seconds'),
+       'method': 'perf/abba.sh: one QEMU TCG guest boot without debug '
+                 'options; interleaved ABBA pairs; per comparison the '
+                 'median and quartiles of the per-pair ratios B / A',
+       'units': unit, 'meta': meta, 'failed': failed, 'results': rows}
+with open(f'{out}/summary.json', 'w') as fh:
+    json.dump(doc, fh, indent=1)
+    fh.write('\n')
+with open(f'{out}/summary.md', 'w') as fh:
+    fh.write(text)
+EOF
+}
+
+# side_by_side SAVE OUTDIR...: one table of every boot's ratios, a
+# column per kernel; with SAVE (a path without extension) it and every
+# boot's summary go to SAVE.md and SAVE.json.
+side_by_side() {
+	/usr/bin/python3 - "$@" <<'EOF'
+import json, sys
+save, outs = sys.argv[1], sys.argv[2:]
+docs = [json.load(open(f'{o}/summary.json')) for o in outs]
+def cell(r):
+    if r is None or r['ratio_median'] is None:
+        return '-'
+    return (f"{r['ratio_median']:.3f} ({r['ratio_q1']:.3f} … {r['ratio_q3']:.3f})"
+            + (f", {r['failed_runs']} failed" if r['failed_runs'] else ''))
+names = []
+for d in docs:
+    names += [r['name'] for r in d['results'] if r['name'] not in names]
+lines = ['| comparison (B ÷ A, median of pairs, IQR) | ' +
+         ' | '.join(f"{d['meta']['kernel']}" for d in docs) + ' |',
+         '|---|' + '---|' * len(docs)]
+for n in names:
+    lines.append(f'| {n} | ' + ' | '.join(
+        cell(next((r for r in d['results'] if r['name'] == n), None))
+        for d in docs) + ' |')
+text = '\n'.join(lines) + '\n'
+print(text, end='')
+if save:
+    with open(save + '.md', 'w') as fh:
+        fh.write(text)
+        for o in outs:
+            fh.write('\n' + open(f'{o}/summary.md').read())
+    with open(save + '.json', 'w') as fh:
+        json.dump(docs, fh, indent=1)
+        fh.write('\n')
+    print(f'saved {save}.md and {save}.json')
+EOF
+}
+
+case ${1:-} in
+--guest)
+	guest "$2" "$3" "$4" "${5:-}"
+	exit 0
+	;;
+esac
+
+pairs=6 iters=2000 save=1 kernels=() only='' build=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--pairs) pairs=$2; shift ;;
+	--iters) iters=$2; shift ;;
+	--kernel) kernels+=("$2"); shift ;;
+	--only) only=$2; shift ;;
+	--build) build=(--build "$2"); shift ;;
+	--no-save) save=0 ;;
+	*) sed -n '3,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ ${#kernels[@]} -gt 0 ] || kernels=("$("$top/scripts/kernel-env.sh" --list | head -n 1)")
+
+# One boot per kernel, side by side (a guest runs on one host thread).
+stamp=$(date +%Y%m%d-%H%M%S)
+outs=() pids=()
+start=$SECONDS
+for k in "${kernels[@]}"; do
+	out=$top/build/perf/abba-$stamp-$k
+	mkdir -p "$out"
+	outs+=("$out")
+	"$top/tests/vm/run-in-guest.sh" --bench --kernel "$k" "${build[@]}" \
+		--timeout 14400 --quiet --out "$out" -- \
+		"$0" --guest /results "$pairs" "$iters" "$only" >"$out/host.log" 2>&1 &
+	pids+=($!)
+done
+rc=0
+for i in "${!pids[@]}"; do
+	wait "${pids[$i]}" || { rc=1; echo "abba: the boot of ${kernels[$i]} failed, see ${outs[$i]}/host.log" >&2; }
+done
+echo "guest runs: $((SECONDS - start)) s (logs in ${outs[*]})"
+[ "$rc" = 0 ] || exit 1
+for out in "${outs[@]}"; do
+	summarise "$out"
+	echo
+done
+base=''
+[ "$save" = 0 ] || base=$here/results/abba-$(date +%Y%m%d-%H%M)-$(IFS=+; echo "${kernels[*]}")
+side_by_side "$base" "${outs[@]}"
