@@ -19,11 +19,12 @@
 #   noise.write.q1   ib_write_bw, pinned against pinned
 #   write.q1 read.q1 send.q1     ib_{write,read,send}_bw, 1 QP
 #   write.q4 read.q4 send.q4     the same with 4 QPs on one MR (-q 4)
-#   write.64B        ib_write_bw -s 64, message rate
-# Each run moves --iters messages (default 2000; -n ITERS/QPS per QP)
-# after perftest's --perform_warm_up (write, read), which takes the ODP
-# first-touch faults out of the measurement (ib_send_bw has none: its
-# buffers' first touch is a few pages of the run). A run that fails is
+#   write.64B        ib_write_bw -s 64 -n 20000, message rate
+# Each 64 KiB run moves --iters messages (default 2000; -n ITERS/QPS per
+# QP) after perftest's --perform_warm_up (write, read), which takes the
+# ODP first-touch faults out of the measurement (ib_send_bw has none: its
+# buffers' first touch is a few pages of the run; at 64 B perftest 4.5
+# hangs in it, and there the first touch is one page). A run that fails is
 # not retried: it is counted, its pair has no ratio, and the table says
 # so.
 #
@@ -37,7 +38,7 @@
 # Prints a markdown table per boot, then the side-by-side table; saves
 # them with a JSON of every sample as
 # perf/results/abba-DATE-KERNEL[+KERNEL...].{md,json} (unless --no-save).
-# Raw reports and guest logs: build/perf/abba-DATE-KERNEL/.
+# Raw reports and guest logs: build/perf/abba-DATE-KERNEL-PID/.
 #
 # Internally: abba.sh --guest OUTDIR PAIRS ITERS ONLY runs the pairs in
 # the guest.
@@ -55,7 +56,7 @@ comparisons=(
 	'write.q4|ib_write_bw|-q 4|-q 4 --odp|bw'
 	'read.q4|ib_read_bw|-q 4|-q 4 --odp|bw'
 	'send.q4|ib_send_bw|-q 4|-q 4 --odp|bw'
-	'write.64B|ib_write_bw|-q 1 -s 64|-q 1 -s 64 --odp|rate'
+	'write.64B|ib_write_bw|-q 1 -s 64 -n 20000|-q 1 -s 64 -n 20000 --odp|rate'
 )
 
 # run_one JSON TOOL ARGS...: one perftest run; a failure leaves no JSON
@@ -96,9 +97,14 @@ guest() {
 			for side in "${order[@]}"; do
 				if [ "$side" = A ]; then read -ra args <<<"$a"; else read -ra args <<<"$b"; fi
 				q=$(sed -n 's/.*-q \([0-9]*\).*/\1/p' <<<"${args[*]}")
-				[[ " ${args[*]} " == *" -s "* ]] || args+=(-s 65536)
-				args+=(-n $((iters / q)))
-				[ "$tool" = ib_send_bw ] || args+=(--perform_warm_up)
+				# 64 KiB and ITERS messages, with the warm-up
+				# (it hangs perftest 4.5 at 64 B), unless the
+				# comparison says otherwise
+				if [[ " ${args[*]} " != *" -s "* ]]; then
+					args+=(-s 65536)
+					[ "$tool" = ib_send_bw ] || args+=(--perform_warm_up)
+				fi
+				[[ " ${args[*]} " == *" -n "* ]] || args+=(-n $((iters / q)))
 				echo "pair $pair: $name $side: $tool ${args[*]}"
 				run_one "$out/raw/$name.$side.$pair.json" "$tool" "${args[@]}"
 			done
@@ -253,7 +259,7 @@ stamp=$(date +%Y%m%d-%H%M%S)
 outs=() pids=()
 start=$SECONDS
 for k in "${kernels[@]}"; do
-	out=$top/build/perf/abba-$stamp-$k
+	out=$top/build/perf/abba-$stamp-$k-$$
 	mkdir -p "$out"
 	outs+=("$out")
 	"$top/tests/vm/run-in-guest.sh" --bench --kernel "$k" "${build[@]}" \
