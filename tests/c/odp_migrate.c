@@ -27,7 +27,10 @@
  *  - migrate_pages: the thread moves all of the process's pages from one
  *    node to the other with migrate_pages() (its return counts the pages
  *    that cannot move, such as the rxe queues: only the region's placement
- *    is checked).
+ *    is checked). The whole-region movers (mbind, migrate_pages) wait
+ *    for a round of traffic to complete between two moves, so the
+ *    traffic makes progress however slow the host (two CI runs on a
+ *    slow day lost a completion's 10 s to back-to-back migrate_pages).
  *  - numa_balancing: kernel.numa_balancing=1 (restored at teardown), its
  *    scanner sped up through /sys/kernel/debug/sched/numa_balancing/.
  *    The test pins itself to a CPU and parks the region on the node that
@@ -129,6 +132,7 @@ struct mover {
 	atomic_long	partial;	/* calls that left pages behind */
 	atomic_bool	failed;
 	char		err[256];
+	atomic_ulong	rounds_done;	/* traffic rounds completed */
 };
 
 FIXTURE(migrate) {
@@ -322,11 +326,25 @@ static void *mover_loop(void *arg)
 {
 	const struct timespec pace = { .tv_nsec = 2 * 1000 * 1000 };
 	struct mover *m = arg;
-	unsigned long k;
+	unsigned long k, seen;
 
 	for (k = 0; !atomic_load(&m->stop); k++) {
+		seen = atomic_load(&m->rounds_done);
 		move_once(m, k);
 		nanosleep(&pace, NULL);
+		/*
+		 * A move of the whole region (or process) takes long under
+		 * TCG, longer on a slower host: back to back, with 2 ms
+		 * between them, a fault's snapshot could keep losing to the
+		 * next one for more than a completion's 10 s. Let a round of
+		 * traffic complete between two of them, so the traffic makes
+		 * progress however fast the host is; each move still runs
+		 * while the next round's work request is in flight.
+		 */
+		while ((m->how == HOW_MBIND || m->how == HOW_MIGRATE_PAGES) &&
+		       atomic_load(&m->rounds_done) == seen &&
+		       !atomic_load(&m->stop))
+			nanosleep(&pace, NULL);
 	}
 	return NULL;
 }
@@ -635,6 +653,7 @@ TEST_F_TIMEOUT(migrate, tags_survive_migration, 1800)
 		if (now_ms() > deadline)
 			break;
 		one_round(_metadata, self, r);
+		atomic_fetch_add(&m->rounds_done, 1);
 		if (balancing && !(r % 8)) {
 			touch_all(self);
 			on_cpu = pages_on(m, 0, m->pages, near);
