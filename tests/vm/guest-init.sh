@@ -1,7 +1,8 @@
 #!/bin/bash
 # PID 1 of the guest after switch_root (the host's root, read-only, under a
 # tmpfs overlay). Reads /results/env, loads the RDMA stack (ours or the
-# stock rdma_rxe), creates rxe0 on dummy0, runs /results/cmd, takes our
+# stock rdma_rxe), creates rxe0 on dummy0 (on eth0 when the run has a
+# wire: RXE_ODP_NETDEV), runs /results/cmd, takes our
 # stack down again (/results/unload: "ok" or why not), stores the
 # command's exit status and dmesg in /results, and powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -63,10 +64,26 @@ setup_rdma() {
 	else
 		modprobe rdma_rxe || return 1
 	fi
-	ip link add dummy0 type dummy &&
-	ip addr add 10.0.0.1/24 dev dummy0 &&
-	ip link set dummy0 up &&
-	rdma link add rxe0 type rxe netdev dummy0
+	if [ -n "${RXE_ODP_NETDEV:-}" ]; then
+		setup_wire || return 1
+	else
+		ip link add dummy0 type dummy &&
+		ip addr add 10.0.0.1/24 dev dummy0 &&
+		ip link set dummy0 up || return 1
+	fi
+	rdma link add rxe0 type rxe netdev "${RXE_ODP_NETDEV:-dummy0}"
+}
+
+# The wire of a guest pair (run-in-guest.sh --wire): eth0 (virtio-net,
+# bound when its module loads: no udev renames it) with its address and
+# MTU, and sch_netem for the tests that impair it.
+setup_wire() {
+	modprobe -a virtio_net sch_netem || return 1
+	[ -e "/sys/class/net/$RXE_ODP_NETDEV" ] ||
+		{ echo "guest: no $RXE_ODP_NETDEV after modprobe virtio_net"; return 1; }
+	ip link set "$RXE_ODP_NETDEV" mtu "$RXE_ODP_MTU" &&
+	ip addr add "$RXE_ODP_IP" dev "$RXE_ODP_NETDEV" &&
+	ip link set "$RXE_ODP_NETDEV" up
 }
 
 # The odp_mirror live counts that are not zero ("umems 3 entries 12 "),

@@ -5,7 +5,8 @@
 # with the host's root as the guest's read-only root (9p, tmpfs overlay
 # on top), load our rdma_rxe and
 # odp_mirror (or the stock rdma_rxe with --stock), create rxe0 on dummy0,
-# run COMMAND in the current directory and return its exit status. With
+# run COMMAND in the current directory and return its exit status (with
+# --wire: rxe0 on a virtio-net eth0 instead, tests/vm/run-pair.sh). With
 # our modules, COMMAND sees RXE_ODP_EXPECT_ODP=1 (0 with --stock): a
 # missing ODP capability is then a failure, not a reason to skip. After
 # COMMAND the guest deletes rxe0 and unloads our modules, which must
@@ -25,6 +26,17 @@
 #   --bench        boot without the debug options (slub_debug, KFENCE,
 #                  page poisoning, init_on_free) that tests boot with:
 #                  for benchmarks (perf/abba.sh)
+#   --smp N        guest vCPUs (default 2)
+#   --wire LPORT:RPORT
+#                  a virtio-net NIC (eth0) whose frames go as UDP
+#                  datagrams from 127.0.0.1:LPORT to 127.0.0.1:RPORT
+#                  (QEMU's -netdev dgram: the peer guest's NIC has the
+#                  ports swapped; start order does not matter); rxe0 is
+#                  created on eth0, not on dummy0
+#   --ip ADDR/LEN  eth0's address (with --wire; default 10.0.1.1/24)
+#   --mtu N        eth0's MTU (with --wire; default 1500; rxe's path MTU
+#                  is the largest IB MTU that fits: 1024 for 1500, 4096
+#                  from 4200)
 #
 # Exit status: 124 when the guest hung, 125 when the dmesg gate found a
 # kernel report or no kernel log (tests/vm/dmesg-gate.sh; its verdict in
@@ -35,6 +47,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build='' debug=1
+smp=2 wire='' ip=10.0.1.1/24 mtu=1500
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift ;;
@@ -45,6 +58,10 @@ while [ $# -gt 0 ]; do
 	--build) build=$(cd "$2" && pwd); shift ;;
 	--quiet) quiet=1 ;;
 	--bench) debug=0 ;;
+	--smp) smp=$2; shift ;;
+	--wire) wire=$2; shift ;;
+	--ip) ip=$2; shift ;;
+	--mtu) mtu=$2; shift ;;
 	--) shift; break ;;
 	*) echo "run-in-guest: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -80,6 +97,10 @@ out=$(cd "$out" && pwd)
 	printf 'RXE_ODP_BUILD=%q\n' "$build"
 	printf 'RXE_ODP_CWD=%q\n' "$PWD"
 	printf 'RXE_ODP_RESULTS=%q\n' "$out"
+	if [ -n "$wire" ]; then
+		echo "RXE_ODP_NETDEV=eth0"
+		printf 'RXE_ODP_IP=%q\nRXE_ODP_MTU=%q\n' "$ip" "$mtu"
+	fi
 } >"$out/env"
 {
 	printf 'export RXE_ODP_CACHE=%q RXE_ODP_TOP=%q\n' "$cache" "$top"
@@ -153,6 +174,15 @@ else
 	done
 fi
 
+net_args=(-nic none)
+if [ -n "$wire" ]; then
+	lport=${wire%%:*} rport=${wire#*:}
+	# a MAC of its own per address (the last two octets of the IP)
+	mac=$(IFS=./ read -r _ _ o3 o4 _ <<<"$ip"; printf '52:54:00:00:%02x:%02x' "$o3" "$o4")
+	net_args=(-netdev "dgram,id=wire,local.type=inet,local.host=127.0.0.1,local.port=$lport,remote.type=inet,remote.host=127.0.0.1,remote.port=$rport"
+		  -device "virtio-net-pci,netdev=wire,mac=$mac")
+fi
+
 status=0
 # One TCG thread runs both vCPUs in turn. With thread=multi, a vCPU
 # sometimes executed a stale int3 while the other one live-patched a
@@ -160,8 +190,8 @@ status=0
 # interrupt" in sched_clock_cpu, twice in boots under a busy host (QEMU
 # 7.2). Round-robin TCG keeps cross-modified code coherent.
 timeout --kill-after=10 "$timeout" \
-	qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m "$mem" \
-	-nodefaults -no-reboot -nic none -display none \
+	qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp "$smp" -m "$mem" \
+	-nodefaults -no-reboot "${net_args[@]}" -display none \
 	-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
 	-kernel "$kcache/image/boot/vmlinuz-$kver" -initrd "$initrd" \
 	-append "${cmdline[*]}" "${fs_args[@]}" \
