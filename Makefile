@@ -13,6 +13,10 @@
 #                 comparison in boots without debug options, on our rxe
 #                 and on Debian sid's 7.x rxe (upstream ODP) side by side
 #                 (perf/abba.sh; about 30 minutes; results in perf/results/)
+#   make interop  the two-guest interop matrix (tests/interop): our rxe
+#                 against ours, Debian's stock rxe and sid's upstream rxe
+#                 on a wire, every byte checked, under loss and churn;
+#                 writes tests/interop/matrix.md (about 30 minutes)
 #   make doctor   tell whether this machine's running kernel can use
 #                 rxe-odp, and what is missing (scripts/doctor.sh)
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
@@ -31,7 +35,7 @@ KERNEL ?= $(shell $(TOP)/scripts/kernel-env.sh --list | head -n 1)
 KVER := $(shell $(TOP)/scripts/kernel-env.sh --kver $(KERNEL))
 KCACHE := $(RXE_ODP_CACHE)/$(KVER)
 
-.PHONY: all modules kernel check stress demo bench doctor lint clean dkms-install dkms-remove
+.PHONY: all modules kernel check stress demo bench interop doctor lint clean dkms-install dkms-remove
 
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
@@ -57,6 +61,17 @@ demo: modules
 
 bench: modules
 	perf/abba.sh --kernel $(KERNEL) --kernel sid
+
+interop: modules
+	rm -rf build/interop
+	tests/lanes/build-newer-userspace.sh >/dev/null
+	$(MAKE) -C userspace
+	tests/interop/run.sh full build/interop build/interop/raw.txt
+	tests/check-results.py build/interop/raw.txt tests/expected-skips.txt \
+		tests/interop/expected-upstream.txt >build/interop/results.txt
+	tests/interop/table.py build/interop/results.txt >tests/interop/matrix.md
+	@grep -c '^ok ' build/interop/results.txt | sed 's/$$/ ok/'
+	@! grep '^fail ' build/interop/results.txt
 
 doctor:
 	scripts/doctor.sh

@@ -9,7 +9,8 @@ lines go to stdout. A LIST holds, under '## <reason>' group lines:
 
     ok NAME                    must pass (must-pass-*.txt: no group needed)
     skip NAME-GLOB # MSG-GLOB  may skip, with a skip message matching MSG-GLOB
-    fail NAME # MSG-GLOB       fails on stock rxe too, with a message matching MSG-GLOB
+    fail NAME-GLOB # MSG-GLOB  fails on stock rxe too (or on a peer's rxe),
+                               with a message matching MSG-GLOB
 
 (GLOBs are fnmatch patterns.) A group whose reason starts 'environment:'
 names skips that depend on the machine, not on the device. Rewriting:
@@ -31,7 +32,7 @@ class Lists:
     def __init__(self):
         self.must = {}      # name -> file:line
         self.skips = []     # (name glob, message glob, group)
-        self.fails = {}     # name -> (message, group)
+        self.fails = []     # (name glob, message glob, group)
         self.errors = []
 
     def load(self, path):
@@ -60,7 +61,7 @@ class Lists:
                 elif status == 'skip':
                     self.skips.append((name, msg, group))
                 else:
-                    self.fails[name] = (msg, group)
+                    self.fails.append((name, msg, group))
             else:
                 self.errors.append(f'{where}: not "ok NAME", "skip GLOB # MSG" or "fail NAME # MSG": {line}')
 
@@ -75,6 +76,13 @@ class Lists:
         if not listed:
             return None, 'unexpected skip (on no list)'
         return None, f'unexpected skip message (listed: {" or ".join(listed)})'
+
+    def fail_entry(self, name):
+        """(message glob, group) of the first fail line naming NAME, or None."""
+        for glob, mglob, group in self.fails:
+            if fnmatch.fnmatchcase(name, glob):
+                return mglob, group
+        return None
 
 
 
@@ -111,8 +119,8 @@ def main(argv):
                 note = f'{note} [expected: {group}]'
             else:
                 status, note = 'fail', f'{why}: {note}'
-        elif status == 'fail' and name in lists.fails and not must:
-            msg, group = lists.fails[name]
+        elif status == 'fail' and lists.fail_entry(name) and not must:
+            msg, group = lists.fail_entry(name)
             if fnmatch.fnmatchcase(note, msg):
                 status, note = 'skip', f'known failure: {note} [expected: {group}]'
             else:

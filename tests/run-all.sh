@@ -28,6 +28,10 @@
 #               every cell
 #   compat      every other kernel of kernels.matrix: fetch, build with
 #               W=1 (no warning), boot a smoke set (tests/compat)
+#   interop     two guests on a wire (tests/interop, its smoke plan):
+#               ours with ours and with sid's upstream rxe, a size sweep
+#               of every operation under 1 % loss with ODP on both ends,
+#               every byte checked, and the cable pull
 #
 # The suites run in two lanes side by side (see below), each suite
 # saying how long it took.
@@ -49,7 +53,7 @@ top=$(cd "$here/.." && pwd)
 out=$top/build/check
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] ||
-	suites=(unit model c perftest pyverbs44 pyverbs65 pyverbs56 dkms ucx lifetime compat)
+	suites=(unit model c perftest pyverbs44 pyverbs65 pyverbs56 dkms ucx lifetime compat interop)
 rm -rf "$out"
 mkdir -p "$out"	# (build/, which holds the userspace build's lock too)
 
@@ -198,13 +202,18 @@ run_one() {
 		echo "== compat (host, then a guest per kernel) started"
 		"$here/compat/run.sh" "$out/compat" "$out/compat.txt"
 		;;
+	interop)
+		echo "== interop (guest pairs) started"
+		"$here/interop/run.sh" smoke "$out/interop" "$out/interop.txt"
+		;;
 	esac
 }
 
 # Two lanes run side by side, one guest at a time each: a guest runs its
 # vCPUs on one host thread (tests/vm/run-in-guest.sh), so two keep both
 # cores of a 2-core machine busy. Lane A: the lifetime matrix, the
-# longest, then the compat suite (its own builds and boots). Lane B: the
+# longest, then the compat suite (its own builds and boots), then the
+# interop pairs (two one-vCPU guests at a time). Lane B: the
 # host suites, the rdma-core 65 build, the suites that need it, then the
 # other pyverbs lanes, DKMS and UCX. Each lane builds what its guests run
 # first. (Measured warm, 2026-12-05: lane A 1027 + 742 s, lane B
@@ -213,7 +222,7 @@ lane_a=()
 lane_b=()
 for suite in "${suites[@]}"; do
 	case $suite in
-	lifetime | compat) lane_a+=("$suite") ;;
+	lifetime | compat | interop) lane_a+=("$suite") ;;
 	unit | model | c | perftest | pyverbs44 | pyverbs65 | pyverbs56 | dkms | ucx) lane_b+=("$suite") ;;
 	*)
 		echo "run-all: unknown suite $suite" >&2
@@ -227,6 +236,8 @@ run_lane_a() {
 	for suite in "$@"; do
 		[ "$suite" != lifetime ] || make -s -C "$here/lifetime" ||
 			echo "fail lifetime.build # tests/lifetime did not build" >>"$out/lifetime.txt"
+		[ "$suite" != interop ] || flock "$top/build/userspace.lock" make -s -C "$top/userspace" ||
+			echo "fail interop.build # userspace did not build" >>"$out/interop.txt"
 		run_suite "$suite"
 	done
 }

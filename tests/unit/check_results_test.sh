@@ -32,25 +32,30 @@ skip l.test_mlx5_* # *MLX5*
 skip l.huge # only * free 2 MiB pages
 ## fails on stock rxe too: resize is not checked
 fail l.resize # AssertionError: not *
+## a peer's rxe misplaces ODP data
+fail l.peer.*.odp # * bad bytes*
 EOT
 
 printf '%s\n' 'ok l.odp_write' 'ok l.odp_read' 'skip l.test_mlx5_dc # not an MLX5 device' \
 	'skip l.huge # only 3 free 2 MiB pages' 'fail l.resize # AssertionError: not raised' \
+	'fail l.peer.write.odp # dst byte 0: expected 0x01 got 0x00 (7 bad bytes)' \
 	'ok l.new' >"$tmp/run.txt"
 expect all_expected 'ok l.odp_write
 ok l.odp_read
 skip l.test_mlx5_dc # not an MLX5 device [expected: mlx5 hardware only]
 skip l.huge # only 3 free 2 MiB pages [expected: environment: no free huge pages]
 skip l.resize # known failure: AssertionError: not raised [expected: fails on stock rxe too: resize is not checked]
+skip l.peer.write.odp # known failure: dst byte 0: expected 0x01 got 0x00 (7 bad bytes) [expected: a peer'"'"'s rxe misplaces ODP data]
 ok l.new'
 
 printf '%s\n' 'skip l.odp_write # ODP is not supported - No ODP caps' \
 	'skip l.xrc # Create XRCD is not supported' 'skip l.huge # no hugetlbfs' \
-	'fail l.resize # AssertionError: 0 != 1' >"$tmp/run.txt"
+	'fail l.resize # AssertionError: 0 != 1' 'fail l.peer.read.odp # timeout' >"$tmp/run.txt"
 expect unexpected 'fail l.odp_write # must pass on our rxe, skipped: ODP is not supported - No ODP caps
 fail l.xrc # unexpected skip (on no list): Create XRCD is not supported
 fail l.huge # unexpected skip message (listed: "only * free 2 MiB pages"): no hugetlbfs
 fail l.resize # failure changed: "AssertionError: 0 != 1", listed: "AssertionError: not *"
+fail l.peer.read.odp # failure changed: "timeout", listed: "* bad bytes*"
 fail l.odp_read # must pass on our rxe, did not run ('"$tmp"'/must.txt:2)'
 
 echo 'skip l.x # y' >"$tmp/bad.txt"

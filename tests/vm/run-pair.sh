@@ -17,6 +17,8 @@
 #                        NAME            a kernel of kernels.upstream (its
 #                                        own rxe: upstream's ODP)
 #   --mtu N              eth0's MTU on both (default 1500)
+#   --build DIR          our modules from this Kbuild tree (run-in-guest.sh
+#                        --build), on the sides that run ours
 #   --out DIR            each guest's results in DIR/a and DIR/b
 #                        (default build/guest-runs/pair-<time>)
 #   --timeout SEC        per guest (default 900)
@@ -24,17 +26,19 @@
 #
 # Exit status: 0 when both guests' runs succeeded (run-in-guest.sh's
 # verdicts: command, dmesg gate, unload), else the first non-zero status
-# of a, then b; each failing side is named on stderr.
+# of a, then b; each failing side is named on stderr, and each side's
+# status is in DIR/a.status and DIR/b.status.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-spec_a=ours spec_b=ours mtu=1500 out='' timeout=900 quiet=()
+spec_a=ours spec_b=ours mtu=1500 out='' timeout=900 quiet=() build=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--a) spec_a=$2; shift ;;
 	--b) spec_b=$2; shift ;;
 	--mtu) mtu=$2; shift ;;
+	--build) build=$2; shift ;;
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	--quiet) quiet=(--quiet) ;;
@@ -50,8 +54,10 @@ mkdir -p "$out/a" "$out/b"
 # guest_args SPEC: run-in-guest.sh's options for SPEC
 guest_args() {
 	case $1 in
-	ours) ;;
-	ours:*) echo "--kernel ${1#ours:}" ;;
+	ours | ours:*)
+		[ -z "$build" ] || echo "--build $build"
+		[ "$1" = ours ] || echo "--kernel ${1#ours:}"
+		;;
 	stock) echo --stock ;;
 	stock:*) echo "--stock --kernel ${1#stock:}" ;;
 	*) echo "--kernel $1" ;;
@@ -94,6 +100,8 @@ pid_b=$!
 rc_a=0 rc_b=0
 wait "$pid_a" || rc_a=$?
 wait "$pid_b" || rc_b=$?
+echo "$rc_a" >"$out/a.status"
+echo "$rc_b" >"$out/b.status"
 for name in a b; do
 	rc=rc_$name
 	[ "${!rc}" = 0 ] && [ ${#quiet[@]} -gt 0 ] && continue
