@@ -1201,6 +1201,15 @@ static void ri_drain(struct vu_qp *q)
 			break;
 }
 
+/* A QP to RESET, and its CQ emptied of what it completed before. */
+static void ri_reset(struct vu_qp *q)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+
+	ri_modify(q->qp, &a, IBV_QP_STATE, "RESET");
+	ri_drain(q);
+}
+
 /* RESET, INIT, RTR, RTS: our PSN @sq_psn, the peer's @rq_psn. */
 static void ri_rc_connect(struct ri *r, unsigned int sq_psn,
 			  unsigned int rq_psn)
@@ -1208,10 +1217,7 @@ static void ri_rc_connect(struct ri *r, unsigned int sq_psn,
 	struct ibv_qp *qp = r->rc.qp;
 	struct ibv_qp_attr a;
 
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RESET;
-	ri_modify(qp, &a, IBV_QP_STATE, "RESET");
-	ri_drain(&r->rc);
+	ri_reset(&r->rc);
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_INIT;
@@ -1257,10 +1263,7 @@ static void ri_ud_connect(struct ri *r)
 	struct ibv_qp *qp = r->ud.qp;
 	struct ibv_qp_attr a;
 
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RESET;
-	ri_modify(qp, &a, IBV_QP_STATE, "RESET");
-	ri_drain(&r->ud);
+	ri_reset(&r->ud);
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_INIT;

@@ -19,6 +19,9 @@
 #            an impairment (netem on side a's eth0) and --churn
 #            (MADV_DONTNEED of the responder's memory during traffic)
 #            are per step. The cases a side drove are its result lines.
+#   loss50   half of the RoCEv2 packets lost both ways (a prio band of
+#            their own; TCP untouched): READ, atomics, ATOMIC_WRITE and
+#            FLUSH retransmitted, our rxe on both sides only
 #   pull     the cable pull: b drops its own egress (netem loss 100 %)
 #            and a WRITE must end in IBV_WC_RETRY_EXC_ERR with nothing
 #            written; the next WR is flushed
