@@ -245,8 +245,12 @@ odp_mode() {
 
 sweep=1,7,4095,4097,65537,1M
 # the impaired steps leave UD out: a datagram the wire lost (or doubled)
-# is UD working as specified, not a case that failed
+# is UD working as specified, not a case that failed; and ATOMIC_WRITE
+# and FLUSH when a peer is not ours: its requester retransmits them to
+# iova 0 and its responder drops a duplicate FLUSH (what patches 0012
+# and 0013 fix in ours), so a lost packet fails them there
 reliable=write,read,send1,send3,fadd,cswap,atomic_write,flush
+[ "$kind_a" = ours ] && [ "$kind_b" = ours ] || reliable=write,read,send1,send3,fadd,cswap
 impaired() {
 	local name netem
 	for name in "$@"; do

@@ -3,10 +3,13 @@
 """table.py RESULTS: the interop matrix as Markdown, on stdout.
 
 RESULTS holds the result lines of tests/interop/run.sh (after
-tests/check-results.py, or raw). One table row per (pair, step, driver,
-operation): the sizes that passed and the ones that did not, with the
-memory of both ends; then the step checks (ODP fault counts, perftest,
-ibv_rc_pingpong, the cable pull's run) and the guests' verdicts.
+tests/check-results.py, or raw). First a summary, one row per (pair,
+step): its cases, how many passed, how many are upstream's known
+failures (skip lines of check-results.py) and how many failed; then one
+row per (pair, step, driver, operation): the sizes that passed and the
+ones that did not, with the memory of both ends; then the step checks
+(ODP fault counts, perftest, ibv_rc_pingpong, the cable pull's run) and
+the guests' verdicts.
 """
 import collections
 import re
@@ -44,6 +47,24 @@ def main():
                 ok.append(size)
             else:
                 bad.append(f"{size} ({verdict}: {note})")
+    summary = collections.OrderedDict()
+    for (pair, step, drive, op, mem), (ok, bad) in cases.items():
+        if drive == "c2s":
+            mem = "/".join(reversed(mem.split("/")))
+        row = summary.setdefault((pair, step), {"mem": mem, "n": 0, "ok": 0,
+                                                "known": 0, "failed": 0})
+        row["n"] += len(ok) + len(bad)
+        row["ok"] += len(ok)
+        row["known"] += sum(b.split(" (", 1)[1].startswith("skip") for b in bad)
+        row["failed"] += sum(b.split(" (", 1)[1].startswith("fail") for b in bad)
+    print("| pair (a-b) | step | memory (a/b) | cases, both ways | ok "
+          "| upstream's known failures | failed |")
+    print("|---|---|---|---|---|---|---|")
+    for (pair, step), row in summary.items():
+        what = STEPS.get(step, "memory pairing")
+        print(f"| {pair} | {what} | {row['mem']} | {row['n']} | {row['ok']} "
+              f"| {row['known']} | {row['failed']} |")
+    print()
     print("| pair (a-b) | step | driver | operation | memory (driver/peer) "
           "| sizes passed | not passed |")
     print("|---|---|---|---|---|---|---|")
