@@ -17,6 +17,10 @@
 #                 against ours, Debian's stock rxe and sid's upstream rxe
 #                 on a wire, every byte checked, under loss and churn;
 #                 writes tests/interop/matrix.md (about 30 minutes)
+#   make fuzz     the seeded verbs + mm fuzzer (userspace/fuzz) in the
+#                 guest for FUZZ_MINUTES (60) from FUZZ_SEED (the time);
+#                 FUZZ_DEBUG=1 boots the debug kernel; results and the
+#                 shrunk failing program in build/fuzz/
 #   make doctor   tell whether this machine's running kernel can use
 #                 rxe-odp, and what is missing (scripts/doctor.sh)
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
@@ -35,7 +39,7 @@ KERNEL ?= $(shell $(TOP)/scripts/kernel-env.sh --list | head -n 1)
 KVER := $(shell $(TOP)/scripts/kernel-env.sh --kver $(KERNEL))
 KCACHE := $(RXE_ODP_CACHE)/$(KVER)
 
-.PHONY: all modules kernel check stress demo bench interop doctor lint clean dkms-install dkms-remove
+.PHONY: all modules kernel check stress demo bench interop fuzz doctor lint clean dkms-install dkms-remove
 
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
@@ -61,6 +65,20 @@ demo: modules
 
 bench: modules
 	perf/abba.sh --kernel $(KERNEL) --kernel sid
+
+FUZZ_MINUTES ?= 60
+FUZZ_SEED ?= $(shell date +%s)
+fuzz: modules
+	$(MAKE) -C userspace
+	rm -rf build/fuzz
+	mkdir -p build/fuzz
+	rc=0; tests/vm/run-in-guest.sh $(if $(filter 1,$(FUZZ_DEBUG)),--debug) \
+		--timeout $$(( $(FUZZ_MINUTES) * 60 + 600 )) --out build/fuzz -- \
+		env FUZZ_MINUTES=$(FUZZ_MINUTES) FUZZ_SEED=$(FUZZ_SEED) \
+		tests/fuzz/run.sh /results/fuzz.txt || rc=$$?; \
+	cat build/fuzz/fuzz.txt 2>/dev/null || \
+		echo "fail fuzz.rxe_fuzz # no results (guest exit $$rc)"; \
+	exit $$rc
 
 interop: modules
 	rm -rf build/interop
