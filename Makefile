@@ -21,6 +21,13 @@
 #                 guest for FUZZ_MINUTES (60) from FUZZ_SEED (the time);
 #                 FUZZ_DEBUG=1 boots the debug kernel; results and the
 #                 shrunk failing program in build/fuzz/
+#   make check-debug
+#                 the debug-kernel lane (tests/debug, not in CI): a kernel
+#                 with KASAN, lockdep, kmemleak and fault injection built
+#                 from the same source (about 20 minutes the first time),
+#                 the C tests, the lifetime matrix, pyverbs test_odp and
+#                 fault injection aimed at our code on it; results in
+#                 tests/debug/results.md (a few hours)
 #   make doctor   tell whether this machine's running kernel can use
 #                 rxe-odp, and what is missing (scripts/doctor.sh)
 #   make lint     checkpatch --strict and kernel-doc on our kernel files
@@ -39,7 +46,7 @@ KERNEL ?= $(shell $(TOP)/scripts/kernel-env.sh --list | head -n 1)
 KVER := $(shell $(TOP)/scripts/kernel-env.sh --kver $(KERNEL))
 KCACHE := $(RXE_ODP_CACHE)/$(KVER)
 
-.PHONY: all modules kernel check stress demo bench interop fuzz doctor lint clean dkms-install dkms-remove
+.PHONY: all modules kernel check check-debug stress demo bench interop fuzz doctor lint clean dkms-install dkms-remove
 
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
@@ -55,6 +62,9 @@ modules: kernel
 
 check: modules
 	tests/run-all.sh
+
+check-debug: modules
+	tests/debug/run.sh
 
 stress: modules
 	RXE_ODP_STRESS=1 RXE_ODP_C_TIMEOUT=7200 C_SUITE_TIMEOUT=43200 \

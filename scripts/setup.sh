@@ -1,8 +1,10 @@
 #!/bin/bash
-# setup.sh: install what a fresh Debian 12 machine needs to build, boot
-# and test rxe-odp (host tools, and the userspace the guest runs, since
-# the guest's root is the host's). Installs only missing packages; the
-# kernel packages themselves are downloaded into the cache, not installed.
+# setup.sh [--debug]: install what a fresh Debian 12 machine needs to
+# build, boot and test rxe-odp (host tools, and the userspace the guest
+# runs, since the guest's root is the host's). Installs only missing
+# packages; the kernel packages themselves are downloaded into the cache,
+# not installed. --debug: also what building the debug kernel of make
+# check-debug needs (scripts/build-debug-kernel.sh).
 set -euo pipefail
 
 pkgs=(
@@ -27,6 +29,7 @@ pkgs=(
 	# virtio-fs (virtiofsd comes with qemu-system-x86)
 	debootstrap
 )
+[ "${1:-}" != --debug ] || pkgs+=(flex bison libelf-dev libssl-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -141,6 +141,10 @@ t recursive_locking \
 	'WARNING: possible recursive locking' \
 	'WARNING: possible recursive locking detected' \
 	'lockdep: WARNING: possible recursive locking is not checked'
+t lockdep_other \
+	'WARNING: (inconsistent lock state|possible irq lock inversion dependency|bad unlock balance|suspicious RCU usage|lock held when returning to user space|Nested lock was not taken|[A-Z]+-safe -> [A-Z]+-unsafe lock order)' \
+	'WARNING: inconsistent lock state' \
+	'lockdep: WARNING: bad unlock balance is not checked'
 t sleeping_function \
 	'BUG: sleeping function called from invalid context' \
 	'BUG: sleeping function called from invalid context at mm/hmm.c:612' \

@@ -149,6 +149,22 @@ unload_stack() {
 	out=$(rmmod rdma_rxe odp_mirror 2>&1) || { echo "rmmod rdma_rxe odp_mirror: $out"; return 1; }
 }
 
+# The debug kernel's kmemleak (make check-debug): forget what leaked
+# before the command (scan, then clear what it reported), and after it,
+# once our stack is unloaded, scan again: what it reports then (the dmesg
+# gate sees its "new suspected memory leaks") goes to /results/kmemleak.
+# An object is reported once it is 5 s old and unreferenced in two scans.
+kmemleak=/sys/kernel/debug/kmemleak
+kmemleak_scan() {
+	pause 6
+	echo scan >"$kmemleak"
+	echo scan >"$kmemleak"
+}
+if [ -w "$kmemleak" ]; then
+	kmemleak_scan
+	echo clear >"$kmemleak"
+fi
+
 if ! setup_rdma; then
 	echo "guest: RDMA setup failed"
 	finish 126
@@ -161,5 +177,9 @@ if [ "$RXE_ODP_STACK" = ours ]; then
 	why=$(unload_stack 2>&1) && why=ok
 	why=${why:-unload failed}
 	echo "${why//$'\n'/ }" >/results/unload
+fi
+if [ -w "$kmemleak" ]; then
+	kmemleak_scan
+	cat "$kmemleak" >/results/kmemleak
 fi
 finish $rc

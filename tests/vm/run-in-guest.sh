@@ -26,6 +26,11 @@
 #   --bench        boot without the debug options (slub_debug, KFENCE,
 #                  page poisoning, init_on_free) that tests boot with:
 #                  for benchmarks (perf/abba.sh)
+#   --debug        boot the debug kernel (KASAN, lockdep, kmemleak,
+#                  DEBUG_VM, fault injection; scripts/build-debug-kernel.sh
+#                  builds it when it is not cached) with our modules built
+#                  for it (default build/<its kver>/: scripts/build-modules.sh
+#                  --debug); KASAN reports every error, not the first only
 #   --smp N        guest vCPUs (default 2)
 #   --wire LPORT:RPORT
 #                  a virtio-net NIC (eth0) whose frames go as UDP
@@ -46,7 +51,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build='' debug=1
+stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build='' debug_opts=1
+debug_kernel=0
 smp=2 wire='' ip=10.0.1.1/24 mtu=1500
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -57,7 +63,8 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift ;;
 	--build) build=$(cd "$2" && pwd); shift ;;
 	--quiet) quiet=1 ;;
-	--bench) debug=0 ;;
+	--bench) debug_opts=0 ;;
+	--debug) debug_kernel=1 ;;
 	--smp) smp=$2; shift ;;
 	--wire) wire=$2; shift ;;
 	--ip) ip=$2; shift ;;
@@ -74,11 +81,22 @@ eval "$("$top/scripts/kernel-env.sh" "$kernel")"
 cache=${RXE_ODP_CACHE:-$HOME/.cache/rxe-odp}
 kver=$KVER
 kcache=$cache/$kver
+if [ "$debug_kernel" = 1 ]; then
+	[ "$stack" = ours ] ||
+		{ echo "run-in-guest: --debug runs our modules only" >&2; exit 2; }
+	kcache=$("$top/scripts/build-debug-kernel.sh")
+	kver=$(cat "$kcache/kver")
+	debug_opts=0
+fi
+# seconds a task may block before it is reported (and fails the gate):
+# the debug kernel's KASAN, lockdep and kmemleak make everything slower
+hung_secs=$([ "$debug_kernel" = 1 ] && echo 120 || echo 30)
 build=${build:-$top/build/$kver}
 
-[ -f "$kcache/.extracted" ] || "$top/scripts/fetch-kernel.sh" "$KERNEL_NAME" >/dev/null
+[ -f "$kcache/.extracted" ] || [ "$debug_kernel" = 1 ] ||
+	"$top/scripts/fetch-kernel.sh" "$KERNEL_NAME" >/dev/null
 if [ "$stack" = ours ] && [ ! -f "$build/drivers/infiniband/sw/rxe/rdma_rxe.ko" ]; then
-	echo "run-in-guest: build the modules first (make)" >&2
+	echo "run-in-guest: build the modules first (make; with --debug: scripts/build-modules.sh --debug)" >&2
 	exit 2
 fi
 initrd=$kcache/initramfs.cpio.gz
@@ -112,10 +130,10 @@ cmdline=(
 	console=ttyS0 loglevel=4 printk.time=1 panic=-1 rdinit=/init
 	"rxe_odp.init=$here/guest-init.sh"
 	mitigations=off
-	# a task blocked 30 s is reported (and fails the dmesg gate): the
+	# a task blocked $hung_secs s is reported (fails the dmesg gate): the
 	# sysctl, set from the command line (a bare hung_task_timeout_secs=
 	# is no kernel parameter; it went to init and left the 120 s default)
-	sysctl.kernel.hung_task_timeout_secs=30
+	"sysctl.kernel.hung_task_timeout_secs=$hung_secs"
 	# long runs log a lot ("dummy0 speed is unknown" per port query):
 	# keep all of it for the dmesg gate
 	log_buf_len=4M
@@ -133,8 +151,11 @@ cmdline=(
 )
 [ "$stack" = ours ] && cmdline+=(modprobe.blacklist=rdma_rxe)
 # what catches use after free, overruns and uninitialised reads early
-[ "$debug" = 0 ] ||
+[ "$debug_opts" = 0 ] ||
 	cmdline+=(slub_debug=FZPU kfence.sample_interval=10 page_poison=1 init_on_free=1)
+# The debug kernel: KASAN (which replaces the options above) reports every
+# bad access, not the first one only
+[ "$debug_kernel" = 0 ] || cmdline+=(kasan_multi_shot)
 
 # The three shares: the host root (read-only), the kernel's module tree,
 # the results. 9p where the kernel has it; Debian's cloud kernels have

@@ -29,6 +29,7 @@
  *   work that has finished.
  */
 #include <linux/completion.h>
+#include <linux/error-injection.h>
 #include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -219,6 +220,7 @@ int odp_fault_wait(struct odp_mirror_umem *umem, unsigned long va,
 		odp_fault_work_put(w);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(odp_fault_wait, ERRNO);
 
 /**
  * odp_fault_drop_stalled() - Let a stopped umem's stalled fault go.

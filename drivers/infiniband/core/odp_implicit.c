@@ -28,6 +28,7 @@
  * is used by accesses, and reclaiming it would drop them. Reclaiming an
  * empty slot costs one notifier insert on its next access.
  */
+#include <linux/error-injection.h>
 #include <linux/memcontrol.h>
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
@@ -239,6 +240,7 @@ int odp_implicit_walk(struct odp_mirror_umem *umem, unsigned long va,
 	up_read(&imp->children_lock);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(odp_implicit_walk, ERRNO);
 
 /**
  * odp_implicit_release() - Destroy an implicit umem's children.
@@ -320,6 +322,7 @@ err_free:
 	return ERR_PTR(ret);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_get_implicit);
+ALLOW_ERROR_INJECTION(odp_mirror_umem_get_implicit, ERRNO);
 
 /**
  * odp_implicit_flush() - Wait for the child reclaims queued so far.

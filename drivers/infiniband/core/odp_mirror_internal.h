@@ -175,6 +175,7 @@ bool odp_inject_access_failure(void);
 /* Work on [va, end) of an explicit umem or child, checked to lie inside. */
 typedef int (*odp_range_fn)(struct odp_mirror_umem *umem, unsigned long va,
 			    unsigned long end, void *arg);
+void odp_umem_lockdep_prime(void);
 void odp_umem_init(struct odp_mirror_umem *umem, struct mm_struct *mm,
 		   unsigned long start, unsigned long end, bool writable,
 		   const struct odp_mirror_counters *totals);

@@ -13,8 +13,10 @@
 
 static int __init odp_mirror_init(void)
 {
-	int ret = odp_fault_init();
+	int ret;
 
+	odp_umem_lockdep_prime();
+	ret = odp_fault_init();
 	if (ret)
 		return ret;
 	ret = odp_implicit_init();

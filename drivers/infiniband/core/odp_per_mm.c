@@ -5,6 +5,7 @@
  * mmu_notifier core past an SRCU grace period (the strong unregister
  * fence); module exit waits for those frees with mmu_notifier_synchronize().
  */
+#include <linux/error-injection.h>
 #include <linux/mmu_notifier.h>
 #include <linux/slab.h>
 
@@ -54,6 +55,7 @@ struct odp_per_mm *odp_per_mm_get(struct mm_struct *mm)
 		return ERR_CAST(mn);
 	return container_of(mn, struct odp_per_mm, mn);
 }
+ALLOW_ERROR_INJECTION(odp_per_mm_get, ERRNO);
 
 void odp_per_mm_put(struct odp_per_mm *per_mm)
 {

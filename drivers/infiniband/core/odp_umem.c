@@ -10,6 +10,7 @@
  * lock held for reading, so an invalidation (which takes it for writing
  * and drops the entries) never completes while a copy still uses a page.
  */
+#include <linux/error-injection.h>
 #include <linux/hmm.h>
 #include <linux/highmem.h>
 #include <linux/hugetlb.h>
@@ -503,6 +504,7 @@ out_free:
 			       tries, res->recorded, ret);
 	return ret;
 }
+ALLOW_ERROR_INJECTION(odp_fault, ERRNO);
 
 /*
  * Is [@va, @va + @len) inside @umem, writable if @write, and is its
@@ -808,6 +810,7 @@ int odp_mirror_umem_prefetch(struct odp_mirror_umem *umem, u64 va, u64 len,
 	return ret;
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefetch);
+ALLOW_ERROR_INJECTION(odp_mirror_umem_prefetch, ERRNO);
 
 /**
  * odp_mirror_umem_prefault() - Fault a range in ahead of its accesses.
@@ -872,6 +875,39 @@ int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
 
+/* The lock class of every umem's @lock, shared with the priming below. */
+static struct lock_class_key odp_umem_lock_key;
+
+static void odp_umem_lock_init(struct rw_semaphore *sem)
+{
+	__init_rwsem(sem, "&umem->lock", &odp_umem_lock_key);
+}
+
+/**
+ * odp_umem_lockdep_prime() - Tell lockdep that reclaim takes a umem's lock.
+ *
+ * The invalidate callback takes &odp_mirror_umem.lock for writing, and
+ * reclaim runs invalidations: an allocation that may reclaim while that
+ * lock is held can deadlock. Lockdep learns of the reclaim side only when
+ * reclaim happens to invalidate a umem; record it at load time instead
+ * (as the kernel primes its own mmu_notifier map), so that such an
+ * allocation is reported the first time it runs.
+ *
+ * Context: process context (module init).
+ */
+void odp_umem_lockdep_prime(void)
+{
+	struct rw_semaphore sem;
+
+	if (!IS_ENABLED(CONFIG_LOCKDEP))
+		return;
+	odp_umem_lock_init(&sem);
+	fs_reclaim_acquire(GFP_KERNEL);
+	down_write(&sem);
+	up_write(&sem);
+	fs_reclaim_release(GFP_KERNEL);
+}
+
 /**
  * odp_umem_init() - Fill in a umem over [@start, @end) of @mm.
  * @umem: zeroed memory for it
@@ -898,7 +934,7 @@ void odp_umem_init(struct odp_mirror_umem *umem, struct mm_struct *mm,
 	umem->stats = &umem->own_stats;
 	if (totals)
 		umem->totals = *totals;
-	init_rwsem(&umem->lock);
+	odp_umem_lock_init(&umem->lock);
 	/*
 	 * XA_FLAGS_ACCOUNT: the xarray's own allocations (GFP_NOWAIT under
 	 * its lock, before it falls back to the gfp it was given) are
@@ -924,6 +960,7 @@ int odp_umem_insert(struct odp_mirror_umem *umem)
 					    umem->end - umem->start,
 					    &odp_umem_ops);
 }
+ALLOW_ERROR_INJECTION(odp_umem_insert, ERRNO);
 
 static void odp_destroy_table(struct odp_mirror_umem *umem,
 			      struct xarray *xa)
@@ -1045,6 +1082,7 @@ err_free:
 	return ERR_PTR(ret);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_get);
+ALLOW_ERROR_INJECTION(odp_mirror_umem_get, ERRNO);
 
 /**
  * odp_mirror_umem_release() - Stop mirroring and let a umem go.

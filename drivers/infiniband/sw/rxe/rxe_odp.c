@@ -5,6 +5,7 @@
  * address and lets odp_mirror fault the pages in and copy inside its
  * critical section.
  */
+#include <linux/error-injection.h>
 #include <rdma/odp_mirror.h>
 #include <rdma/odp_mirror_range.h>
 #include <rdma/rdma_netlink.h>
@@ -92,6 +93,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length,
 	mr->state = RXE_MR_STATE_VALID;
 	return 0;
 }
+ALLOW_ERROR_INJECTION(rxe_odp_mr_init_user, ERRNO);
 
 static bool rxe_odp_mr_valid(void *ctx)
 {
@@ -143,6 +145,7 @@ int rxe_odp_mr_copy(struct rxe_mr *mr, u64 iova, void *addr,
 				   dir == RXE_TO_MR_OBJ);
 	return rxe_odp_retry_or_fail(mr, err);
 }
+ALLOW_ERROR_INJECTION(rxe_odp_mr_copy, ERRNO);
 
 /**
  * rxe_odp_mr_prefault() - Fault in what a remote READ/WRITE will touch.
@@ -516,3 +519,4 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 	rxe_queue_work(&p->work);
 	return 0;
 }
+ALLOW_ERROR_INJECTION(rxe_odp_advise_mr, ERRNO);

@@ -1,0 +1,118 @@
+#!/bin/bash
+# run.sh [PART...]: make check-debug, the debug-kernel lane (not in CI).
+#
+# Builds the debug kernel (scripts/build-debug-kernel.sh: KASAN, lockdep
+# primed for our locks at load, kmemleak, DEBUG_VM, DEBUG_LIST, fault
+# injection), our modules for it and the userspace, then boots it once per
+# part, two parts side by side:
+#
+#   c         every C test (tests/c) at RXE_ODP_ROUNDS (default 3) rounds
+#             a scenario: the tagged race and teardown scenarios among them
+#   lifetime  the teardown matrix (tests/lifetime) at 10 iterations a cell
+#   pyverbs   rdma-core 44's and 65's test_odp
+#   faults    fault injection aimed at our code (tests/debug/faults.sh)
+#
+# Every boot goes through the dmesg gate (tests/vm/dmesg-gate.sh: KASAN,
+# lockdep, kmemleak, DEBUG_VM, atomic-sleep and list reports fail it) and,
+# after our stack is unloaded, a kmemleak scan (tests/vm/guest-init.sh).
+# Results: build/check-debug/ (each part's guest logs, all.txt), and a
+# summary with the date, the kernel, the counts and each part's time in
+# tests/debug/results.md. Ends with "N passed, N failed"; exits 1 on any
+# failure.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+out=$top/build/check-debug
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(c faults lifetime pyverbs)
+rm -rf "$out"
+mkdir -p "$out"
+
+"$top/scripts/setup.sh" --debug || exit 1
+dcache=$("$top/scripts/build-debug-kernel.sh") || exit 1
+kver=$(cat "$dcache/kver")
+"$top/scripts/build-modules.sh" --debug >"$out/modules.log" 2>&1 ||
+	{ tail -n 20 "$out/modules.log"; exit 1; }
+"$top/tests/lanes/build-newer-userspace.sh" >"$out/lane65.log" 2>&1 ||
+	{ tail -n 20 "$out/lane65.log"; exit 1; }
+if ! make -s -C "$top/userspace" >"$out/userspace.log" 2>&1 ||
+   ! make -s -C "$top/tests/lifetime" >>"$out/userspace.log" 2>&1; then
+	tail -n 20 "$out/userspace.log"
+	exit 1
+fi
+
+# part NAME: one boot of the debug kernel; results in $out/NAME.txt, its
+# time in $out/NAME.time.
+part() {
+	local name=$1 start=$SECONDS rc=0 cmd
+	case $name in
+	c)
+		cmd=(env RXE_ODP_ROUNDS="${RXE_ODP_ROUNDS:-3}" RXE_ODP_C_TIMEOUT=3600
+		     "$top/tests/c/run.sh" /results/results.txt) ;;
+	lifetime)
+		cmd=(env LIFETIME_RELOAD_ITERATIONS=10
+		     "$top/tests/lifetime/run.sh" /results/results.txt 10) ;;
+	pyverbs)
+		cmd=(sh -c "'$top/tests/pyverbs/run-lane.sh' 44 /results/results.txt tests.test_odp;
+			    '$top/tests/pyverbs/run-lane.sh' 65 /results/results.txt tests.test_odp") ;;
+	faults)
+		cmd=("$here/faults.sh" /results/results.txt) ;;
+	*)
+		echo "run.sh: unknown part $name" >&2
+		return 2 ;;
+	esac
+	echo "== $name (debug guest) started"
+	"$top/tests/vm/run-in-guest.sh" --debug --quiet --timeout 14400 \
+		--out "$out/$name" -- "${cmd[@]}" >"$out/$name.log" 2>&1 || rc=$?
+	"$top/tests/vm/guest-verdict.sh" "$name" "$out/$name" "$rc" >"$out/$name.txt"
+	if [ -s "$out/$name/results.txt" ]; then
+		cat "$out/$name/results.txt" >>"$out/$name.txt"
+	else
+		echo "fail debug.$name.results # the part reported no results" >>"$out/$name.txt"
+	fi
+	if [ -s "$out/$name/kmemleak" ]; then
+		echo "fail debug.$name.kmemleak # $(grep -c 'unreferenced object' "$out/$name/kmemleak") leaks after the unload, see build/check-debug/$name/kmemleak" >>"$out/$name.txt"
+	fi
+	echo $((SECONDS - start)) >"$out/$name.time"
+	echo "== $name done in $((SECONDS - start)) s"
+}
+
+# two lanes: the parts alternate between them
+lane() {
+	local i
+	for ((i = $1; i < ${#parts[@]}; i += 2)); do
+		part "${parts[$i]}"
+	done
+}
+lane 0 &
+lane 1
+wait
+
+"$top/tests/check-results.py" <(cat "$out"/*.txt) "$top/tests/expected-skips.txt" \
+	>"$out/all.txt" || echo "fail debug.check # tests/check-results.py failed" >>"$out/all.txt"
+grep '^fail ' "$out/all.txt"
+passed=$(grep -c '^ok ' "$out/all.txt")
+failed=$(grep -c '^fail ' "$out/all.txt")
+skipped=$(grep -c '^skip ' "$out/all.txt")
+
+{
+	echo "# make check-debug: last results"
+	echo
+	echo "$(date -u +%Y-%m-%d), debug kernel $kver (linux-source-6.12 $(sed -n 's/^# Linux\/x86 \(.*\) Kernel Configuration/\1/p' "$dcache/obj/.config"), tests/debug/kernel.config), our modules at $(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD -- drivers include || echo '+changes')."
+	echo
+	echo "| part | passed | failed | skipped | minutes |"
+	echo "|---|---|---|---|---|"
+	for p in "${parts[@]}"; do
+		echo "| $p | $(grep -c '^ok ' "$out/$p.txt") | $(grep -c '^fail ' "$out/$p.txt") | $(grep -c '^skip ' "$out/$p.txt") | $(( ($(cat "$out/$p.time") + 30) / 60 )) |"
+	done
+	echo
+	echo "Failures:"
+	echo
+	echo '```'
+	grep '^fail ' "$out/all.txt" || echo none
+	echo '```'
+} >"$out/results.md"
+[ "${#parts[@]}" -lt 4 ] || cp "$out/results.md" "$here/results.md"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
