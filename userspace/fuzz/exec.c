@@ -404,7 +404,8 @@ static int op_hwpoison(struct worker *w, const struct op *o)
 	uint8_t *a;
 	int err;
 
-	if (!r || w->no_poison || r->kind == R_HUGE)
+	/* never a THP (a failed split would take more than the page) */
+	if (!r || w->no_poison || r->kind != R_ANON || r->size >= HPG)
 		return SKIP;
 	p = o->a[1] % (r->size / PG);
 	off = p * PG;
