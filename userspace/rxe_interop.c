@@ -2182,20 +2182,55 @@ static int ri_post(struct ri *r, struct ri_wr *w)
 	return -ibv_post_send(r->rc.qp, &wr, &bad);
 }
 
+/* rxe's hw counter @name of our port (hw_counters in sysfs), or -1. */
+static long long ri_hw_counter(struct ri *r, const char *name)
+{
+	char path[256];
+	long long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/%u/hw_counters/%s",
+		 r->o.dev, r->v.cfg.port, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
 /*
  * Wait for the completion of @wr_id, @opcode: 0, or the reason in @why
  * and -1 (timeout, a completion that is not the one), or its wc status.
+ * A timeout says what the requester did meanwhile (its retries, the
+ * sequence NAKs and packets it got, the packets it sent): a requester
+ * that still retries has a lossy or slow path, one that sent nothing has
+ * stopped.
  */
 static int ri_wait(struct ri *r, struct vu_qp *q, unsigned long long wr_id,
 		   int opcode, const char *what, char *why, size_t n)
 {
+	static const char * const counters[] = {
+		"completer_retry_err", "rcvd_seq_err", "rcvd_pkts", "sent_pkts",
+	};
+	long long before[ARRAY_SIZE(counters)];
 	struct ibv_wc wc;
+	size_t i;
 	int ret;
 
+	for (i = 0; i < ARRAY_SIZE(counters); i++)
+		before[i] = ri_hw_counter(r, counters[i]);
 	ret = vu_poll_one(&r->v, q, &wc);
 	if (ret == -ETIMEDOUT) {
-		ri_why(why, n, "timeout: no %s completion in %d ms", what,
-		       r->v.cfg.timeout_ms);
+		long long d[ARRAY_SIZE(counters)];
+
+		for (i = 0; i < ARRAY_SIZE(counters); i++)
+			d[i] = ri_hw_counter(r, counters[i]) - before[i];
+		ri_why(why, n,
+		       "timeout: no %s completion in %d ms (meanwhile %lld retries, %lld seq NAKs, %lld packets in, %lld out)",
+		       what, r->v.cfg.timeout_ms, d[0], d[1], d[2], d[3]);
 		return -1;
 	}
 	if (ret) {
