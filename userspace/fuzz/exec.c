@@ -829,8 +829,13 @@ static int wait_wc(struct worker *w, struct vu_qp *q, uint64_t id,
 		n = ibv_poll_cq(q->cq, 1, wc);
 		if (n < 0)
 			return fail(w, "ibv_poll_cq: %d", n);
-		if (n == 1 && wc->wr_id == id)
+		if (n == 1 && wc->wr_id == id) {
+			if (q == &w->qp.a) {
+				w->res->xfers++;
+				w->res->errs += wc->status != IBV_WC_SUCCESS;
+			}
 			return 0;
+		}
 		if (n == 1)
 			continue;
 		if (now_ms() > end)
@@ -1448,7 +1453,9 @@ int exec_worker(const struct program *p, const bool *keep, int proc,
 			continue;
 		w->cur = (long)i;
 		res->op = (long)i;
-		ret = run_op(w, &p->ops[i]) < 0;
+		ret = run_op(w, &p->ops[i]);
+		res->skipped += ret == SKIP;
+		ret = ret < 0;
 		res->ops_run++;
 	}
 	w->stop = 1;

@@ -95,6 +95,9 @@ struct fuzz_result {
 	long		op;		/* program index of the failing op */
 	char		msg[FUZZ_MSG_LEN];
 	long		ops_run;	/* ops executed, all workers */
+	long		skipped;	/* of those, found nothing to act on */
+	long		xfers;		/* work requests completed */
+	long		errs;		/* of those, with the error expected */
 };
 
 int exec_worker(const struct program *p, const bool *keep, int proc,

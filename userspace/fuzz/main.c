@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	const char *replay = NULL, *keep_list = NULL, *save = NULL;
 	bool shrink = true;
 	long programs = 0, total_ops = 0, failed = 0;
+	long skipped = 0, xfers = 0, errs = 0;
 	struct fuzz_result r;
 	struct program p;
 	int64_t end;
@@ -238,6 +239,9 @@ int main(int argc, char **argv)
 		ret = run_program(&p, keep, &r, timeout);
 		programs++;
 		total_ops += r.ops_run;
+		skipped += r.skipped;
+		xfers += r.xfers;
+		errs += r.errs;
 		if (ret == 2) {
 			printf("rxe_fuzz: setup problem: %s\n", r.msg);
 			printf("rxe_fuzz: %ld programs, %ld ops, %ld failed\n",
@@ -261,7 +265,7 @@ int main(int argc, char **argv)
 			break;
 		seed++;
 	}
-	printf("rxe_fuzz: %ld programs, %ld ops, %ld failed\n", programs,
-	       total_ops, failed);
+	printf("rxe_fuzz: %ld programs, %ld ops, %ld failed (%ld ops found nothing to act on; %ld work requests, %ld of them with the error completion the oracle expected)\n",
+	       programs, total_ops, failed, skipped, xfers, errs);
 	return 0;
 }

@@ -21,7 +21,7 @@
 #include "fuzz.h"
 
 #define MAX_CANDIDATES	200
-#define SHRINK_SECONDS	(20 * 60)
+#define SHRINK_SECONDS	(8 * 60)	/* inside make fuzz's 10 minutes of slack */
 
 static int64_t now_ms(void)
 {
@@ -101,6 +101,9 @@ int run_program(const struct program *p, const bool *keep,
 	}
 	for (i = 0; i < n; i++) {
 		res->ops_run += sh[i].ops_run;
+		res->skipped += sh[i].skipped;
+		res->xfers += sh[i].xfers;
+		res->errs += sh[i].errs;
 		if (ret == 1)
 			continue;
 		if (hung && st[i] != -1 && WIFSIGNALED(st[i]) &&
