@@ -30,6 +30,7 @@
  * Device: RXE_ODP_DEV (default rxe0), RXE_ODP_GID_IDX.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,11 +105,12 @@ static int ex_reconnect(struct ex *e)
 /*
  * Post one operation on QP a and wait for it. Returns 1 when it
  * completed successfully, 0 when it failed cleanly (the QPs reset), -1
- * when it must stop (no completion, or the QPs cannot be reset).
+ * when it must stop (no completion, or the QPs cannot be reset). An
+ * operation that must be refused (@refused) and is, is no failure.
  */
-static int ex_op(struct ex *e, enum ibv_wr_opcode op, void *laddr,
-		 __u32 len, __u32 lkey, __u64 raddr, __u32 rkey,
-		 const char *what)
+static int ex_op_refused(struct ex *e, enum ibv_wr_opcode op, void *laddr,
+			 __u32 len, __u32 lkey, __u64 raddr, __u32 rkey,
+			 const char *what, bool refused)
 {
 	struct ibv_wc wc;
 	int ret;
@@ -127,9 +129,18 @@ static int ex_op(struct ex *e, enum ibv_wr_opcode op, void *laddr,
 	}
 	if (wc.status == IBV_WC_SUCCESS)
 		return 1;
-	ex_clean(e, what, EIO);
+	if (!refused)
+		ex_clean(e, what, EIO);
 	printf("# %s: completion %s\n", what, ibv_wc_status_str(wc.status));
 	return ex_reconnect(e) ? -1 : 0;
+}
+
+static int ex_op(struct ex *e, enum ibv_wr_opcode op, void *laddr,
+		 __u32 len, __u32 lkey, __u64 raddr, __u32 rkey,
+		 const char *what)
+{
+	return ex_op_refused(e, op, laddr, len, lkey, raddr, rkey, what,
+			     false);
 }
 
 /* An 8-byte FETCH_ADD of 1 on QP a; see ex_op(). */
@@ -416,8 +427,9 @@ static void ex_phase_invalidate(struct ex *e)
 	/* a read-only part: the write must fail and leave it alone */
 	memset(dst + EX_XFER, 0x5a, EX_XFER);
 	mprotect(dst + EX_XFER, EX_XFER, PROT_READ);
-	ret = ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
-		    rdst + EX_XFER, dmr->rkey, "write to read-only (refused)");
+	ret = ex_op_refused(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
+			    rdst + EX_XFER, dmr->rkey, "write to read-only",
+			    true);
 	if (ret == 1)
 		ex_broken(e, "a WRITE into read-only memory succeeded");
 	if (ret < 0)
@@ -433,9 +445,9 @@ static void ex_phase_invalidate(struct ex *e)
 
 	/* an unmapped part: the write must fail */
 	munmap(dst + EX_LEN - EX_XFER, EX_XFER);
-	ret = ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
-		    rdst + EX_LEN - EX_XFER, dmr->rkey,
-		    "write to unmapped (refused)");
+	ret = ex_op_refused(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
+			    rdst + EX_LEN - EX_XFER, dmr->rkey,
+			    "write to unmapped", true);
 	if (ret == 1)
 		ex_broken(e, "a WRITE into unmapped memory succeeded");
 	if (ret < 0)
