@@ -935,4 +935,79 @@ TEST_F_TIMEOUT(fuzz, drops_or_naks, 7200)
 		       self->marker_writes);
 }
 
+/*
+ * A response that fits no outstanding request (rxe_fuzz found one: a
+ * FETCH_ADD on a QP just reset and reconnected, its PSNs at 0 again,
+ * completed as a success with its result buffer untouched): the peer
+ * answers our FETCH_ADD, then our READ, with a READ response MIDDLE at
+ * the request's PSN. The request must complete with an error (rxe's check
+ * gave up without a status, and the completer reported IBV_WC_SUCCESS
+ * and warned; patch 0014), its local buffer untouched.
+ */
+TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
+{
+	static const struct {
+		enum ibv_wr_opcode	op;
+		uint8_t			wire_op;
+		const char		*name;
+	} reqs[] = {
+		{ IBV_WR_ATOMIC_FETCH_AND_ADD, OP_FETCH_ADD, "FETCH_ADD" },
+		{ IBV_WR_RDMA_READ, OP_READ_REQ, "READ" },
+	};
+	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
+	uint64_t *res = &self->probe[100], want = 0x5eed5eed5eed5eedULL;
+	uint8_t d[2048], pay[8] = { 0x51, 0x51, 0x51, 0x51 };
+	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	struct fz_pkt k;
+	struct ibv_wc wc;
+	size_t i;
+	ssize_t n;
+
+	for (i = 0; i < ARRAY_SIZE(reqs); i++) {
+		struct ibv_sge sge = {
+			.addr = (uintptr_t)res, .length = 8,
+			.lkey = self->probe_mr->lkey,
+		};
+		struct ibv_send_wr wr = {
+			.wr_id = i, .sg_list = &sge, .num_sge = 1,
+			.opcode = reqs[i].op, .send_flags = IBV_SEND_SIGNALED,
+		}, *bad;
+		uint32_t psn = 0;
+		bool seen = false;
+
+		*res = want;
+		if (reqs[i].op == IBV_WR_RDMA_READ) {
+			wr.wr.rdma.remote_addr = 0x10000;
+			wr.wr.rdma.rkey = 0x1234;
+		} else {
+			wr.wr.atomic.remote_addr = 0x10000;
+			wr.wr.atomic.rkey = 0x1234;
+			wr.wr.atomic.compare_add = 1;
+		}
+		ASSERT_EQ(0, ibv_post_send(self->qp, &wr, &bad));
+		/* the request on the wire: its PSN */
+		while (!seen && poll(&pfd, 1, PROBE_WAIT_MS) > 0) {
+			n = recv(self->udp, d, sizeof(d), 0);
+			if (n >= 12 && d[0] == reqs[i].wire_op) {
+				psn = get24(d + 9);
+				seen = true;
+			}
+		}
+		ASSERT_TRUE(seen) TH_LOG("no %s request from rxe", reqs[i].name);
+		build(&k, self->qp->qp_num, 0x0e /* READ_RESPONSE_MIDDLE */,
+		      psn, NULL, 0, pay, sizeof(pay));
+		send_pkt(_metadata, self, &k);
+		ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc))
+			TH_LOG("no completion of the %s", reqs[i].name);
+		EXPECT_NE(IBV_WC_SUCCESS, wc.status)
+			TH_LOG("the %s completed successfully on a stray READ response MIDDLE",
+			       reqs[i].name);
+		ksft_print_msg("%s answered by a stray READ response MIDDLE: %s\n",
+			       reqs[i].name, ibv_wc_status_str(wc.status));
+		EXPECT_EQ(want, *res) TH_LOG("the %s's local buffer changed",
+					     reqs[i].name);
+		reset_after_error(_metadata, self, true);
+	}
+}
+
 TEST_HARNESS_MAIN

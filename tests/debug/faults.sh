@@ -23,12 +23,15 @@
 # the injection did not fire, 0 or 3 (clean errnos or error completions,
 # every byte right) when it did; never 1 (wrong bytes, a success where a
 # failure was due, a lost completion) or a timeout. After each run the
-# odp_mirror live counts must return to zero; after each injector and
-# phase, a kmemleak scan must find nothing new. The dmesg gate of the
+# odp_mirror live counts must return to zero; after each injector's runs,
+# a kmemleak scan must find nothing new. The dmesg gate of the
 # boot checks for KASAN, lockdep, DEBUG_VM and list reports.
 #
-# Results: one line per injector, entry and phase
-#   ok|fail debug.faults.<injector>.<entry>.<phase> # runs, fired, notes
+# Results: one line per injector, entry and phase that allocated or
+# called anything, and one per injector for kmemleak:
+#   ok|fail debug.faults.<injector>.<entry>.<phase> # budget: space:status
+#                                                      (* where it fired)
+#   ok|fail debug.faults.<injector>.kmemleak
 # Environment: MAX_NTH (default 4).
 set -u
 
@@ -161,16 +164,23 @@ consumed() {
 
 # record NAME: the verdict of one injector/entry/phase.
 record() {
-	local leaks
-	leaks=$(kmemleak_new)
-	if [ -n "$leaks" ]; then
-		why+="kmemleak: $(grep -c 'unreferenced object' <<<"$leaks") new leaks; "
-		echo "$leaks" >>"$log"
-	fi
 	if [ -n "$why" ]; then
 		echo "fail debug.faults.$1 # ${why% }" >>"$results"
 	else
 		echo "ok debug.faults.$1 #$note" >>"$results"
+	fi
+}
+
+# leaks INJECTOR: what kmemleak finds after an injector's runs (a scan
+# takes long under KASAN: one per injector).
+leaks() {
+	local found
+	found=$(kmemleak_new)
+	if [ -n "$found" ]; then
+		echo "$found" >>"$log"
+		echo "fail debug.faults.$1.kmemleak # $(grep -c 'unreferenced object' <<<"$found") new leaks, see faults.log" >>"$results"
+	else
+		echo "ok debug.faults.$1.kmemleak" >>"$results"
 	fi
 }
 
@@ -211,6 +221,7 @@ for inj in slab page; do
 	done
 	echo 0 >"$dir/require-start"
 	echo 0 >"$dir/require-end"
+	leaks "$inj"
 done
 
 dir=$dbg/fail_function
@@ -238,3 +249,4 @@ for fn in "${!func_errno[@]}"; do
 	done
 	echo "!$fn" >"$dir/inject"
 done
+leaks func

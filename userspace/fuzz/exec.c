@@ -802,6 +802,25 @@ static void drain(struct vu_qp *q, int ms)
 			nap_us(500);
 }
 
+/*
+ * After an error completion: both QPs replaced by new ones (new QP
+ * numbers), so that a response still in flight for the old ones finds no
+ * QP. Brought through RESET to RTS instead, the same QPs start at PSN 0
+ * again, where such a response is taken for the answer to the next
+ * request: rxe fails that request with a bad response error (it completed
+ * it as a success before patch 0014, which this fuzzer found so).
+ */
+static int qp_replace(struct worker *w)
+{
+	vu_qp_pair_destroy(&w->v, &w->qp);
+	memset(&w->qp, 0, sizeof(w->qp));
+	/* the new queues must not be mapped where an MR points */
+	plug_holes(w);
+	if (vu_qp_pair_create(&w->v, &w->qp))
+		return fail(w, "a new QP pair failed");
+	return 0;
+}
+
 /* Both QPs to ERR, then RESET, INIT, RTR, RTS again. */
 static int qp_recover(struct worker *w)
 {
@@ -1138,7 +1157,7 @@ static int op_xfer(struct worker *w, const struct op *o, int dir)
 			    dir == X_READ ? "READ" : "SEND", total, d1, d2,
 			    w->buf);
 	if (wc.status != IBV_WC_SUCCESS)
-		return qp_recover(w);
+		return qp_replace(w);
 	return 0;
 }
 
@@ -1235,7 +1254,7 @@ static int op_atomic(struct worker *w, const struct op *o, bool cas)
 		return fail(w, "after %s: local [%s] remote [%s]: %s",
 			    st_name(wc.status), d1, d2, w->buf);
 	if (wc.status != IBV_WC_SUCCESS)
-		return qp_recover(w);
+		return qp_replace(w);
 	return 0;
 }
 
