@@ -104,7 +104,9 @@ live_zero() {
 # kmemleak_new: print what a scan finds that was not reported before.
 kmemleak_new() {
 	# an object is reported once it is 5 s old and unreferenced in two
-	# scans in a row
+	# scans in a row; stale pointers on idle kworker stacks would hide
+	# it (the workload's tasks have exited)
+	echo stack=off >"$dbg/kmemleak"
 	pause 6
 	echo scan >"$dbg/kmemleak"
 	echo scan >"$dbg/kmemleak"
