@@ -195,6 +195,39 @@ static struct ibv_mr *ex_reg(struct ex *e, void *addr, size_t len,
 	return mr;
 }
 
+/* Two fresh ODP buffers, registered: a source and a destination. */
+struct ex_bufs {
+	unsigned char	*src, *dst;
+	struct ibv_mr	*smr, *dmr;
+};
+
+/* Map and register @b's buffers; false (a clean failure) if any failed. */
+static bool ex_bufs_get(struct ex *e, struct ex_bufs *b)
+{
+	b->src = ex_map(EX_LEN);
+	b->dst = ex_map(EX_LEN);
+	b->smr = NULL;
+	b->dmr = NULL;
+	if (!b->src || !b->dst) {
+		ex_clean(e, "mmap", errno);
+		return false;
+	}
+	b->smr = ex_reg(e, b->src, EX_LEN, "reg src");
+	b->dmr = ex_reg(e, b->dst, EX_LEN, "reg dst");
+	return b->smr && b->dmr;
+}
+
+/* Undo ex_bufs_get(), as far as it went. */
+static void ex_bufs_put(struct ex *e, struct ex_bufs *b)
+{
+	vu_dereg_mr(&e->v, b->dmr);
+	vu_dereg_mr(&e->v, b->smr);
+	if (b->src)
+		munmap(b->src, EX_LEN);
+	if (b->dst)
+		munmap(b->dst, EX_LEN);
+}
+
 static void ex_phase_reg(struct ex *e)
 {
 	void *buf = ex_map(EX_LEN);
@@ -214,19 +247,18 @@ static void ex_phase_reg(struct ex *e)
 /* WRITE, READ, SEND and FETCH_ADD from @src to @dst (both ODP, fresh). */
 static void ex_phase_fault(struct ex *e)
 {
-	unsigned char *src = ex_map(EX_LEN), *dst = ex_map(EX_LEN);
-	struct ibv_mr *smr = NULL, *dmr = NULL;
+	struct ex_bufs b;
+	unsigned char *src, *dst;
+	struct ibv_mr *smr, *dmr;
 	__u64 raddr;
 	int ret;
 
-	if (!src || !dst) {
-		ex_clean(e, "mmap", errno);
+	if (!ex_bufs_get(e, &b))
 		goto out;
-	}
-	smr = ex_reg(e, src, EX_LEN, "reg src");
-	dmr = ex_reg(e, dst, EX_LEN, "reg dst");
-	if (!smr || !dmr)
-		goto out;
+	src = b.src;
+	dst = b.dst;
+	smr = b.smr;
+	dmr = b.dmr;
 	raddr = (uintptr_t)dst + EX_OFF;
 
 	ex_fill(e, src + EX_OFF, EX_XFER);
@@ -283,29 +315,23 @@ static void ex_phase_fault(struct ex *e)
 			ex_broken(e, "fetch_add: wrong old or new value");
 	}
 out:
-	vu_dereg_mr(&e->v, dmr);
-	vu_dereg_mr(&e->v, smr);
-	if (src)
-		munmap(src, EX_LEN);
-	if (dst)
-		munmap(dst, EX_LEN);
+	ex_bufs_put(e, &b);
 }
 
 static void ex_phase_prefetch(struct ex *e)
 {
-	unsigned char *src = ex_map(EX_LEN), *dst = ex_map(EX_LEN);
-	struct ibv_mr *smr = NULL, *dmr = NULL;
+	struct ex_bufs b;
+	unsigned char *src, *dst;
+	struct ibv_mr *smr, *dmr;
 	struct ibv_sge sge;
 	int ret;
 
-	if (!src || !dst) {
-		ex_clean(e, "mmap", errno);
+	if (!ex_bufs_get(e, &b))
 		goto out;
-	}
-	smr = ex_reg(e, src, EX_LEN, "reg src");
-	dmr = ex_reg(e, dst, EX_LEN, "reg dst");
-	if (!smr || !dmr)
-		goto out;
+	src = b.src;
+	dst = b.dst;
+	smr = b.smr;
+	dmr = b.dmr;
 	sge.addr = (uintptr_t)dst;
 	sge.length = EX_LEN / 2;
 	sge.lkey = dmr->lkey;
@@ -331,12 +357,7 @@ static void ex_phase_prefetch(struct ex *e)
 		ex_check(e, dst + EX_OFF, src, EX_XFER,
 			 "write after prefetch: destination differs");
 out:
-	vu_dereg_mr(&e->v, dmr);
-	vu_dereg_mr(&e->v, smr);
-	if (src)
-		munmap(src, EX_LEN);
-	if (dst)
-		munmap(dst, EX_LEN);
+	ex_bufs_put(e, &b);
 }
 
 /* WRITE then READ through the implicit MR, into 2 MiB at @dst. */
@@ -396,19 +417,19 @@ out:
 
 static void ex_phase_invalidate(struct ex *e)
 {
-	unsigned char *src = ex_map(EX_LEN), *dst = ex_map(EX_LEN);
-	struct ibv_mr *smr = NULL, *dmr = NULL;
-	__u64 rdst = (uintptr_t)dst;
+	struct ex_bufs b;
+	unsigned char *src, *dst;
+	struct ibv_mr *smr, *dmr;
+	__u64 rdst;
 	int ret;
 
-	if (!src || !dst) {
-		ex_clean(e, "mmap", errno);
+	if (!ex_bufs_get(e, &b))
 		goto out;
-	}
-	smr = ex_reg(e, src, EX_LEN, "reg src");
-	dmr = ex_reg(e, dst, EX_LEN, "reg dst");
-	if (!smr || !dmr)
-		goto out;
+	src = b.src;
+	dst = b.dst;
+	smr = b.smr;
+	dmr = b.dmr;
+	rdst = (uintptr_t)dst;
 
 	ex_fill(e, src, EX_XFER);
 	if (ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey, rdst,
@@ -465,12 +486,7 @@ static void ex_phase_invalidate(struct ex *e)
 		ex_check(e, dst + EX_LEN - EX_XFER, src, EX_XFER,
 			 "write after remap: destination differs");
 out:
-	vu_dereg_mr(&e->v, dmr);
-	vu_dereg_mr(&e->v, smr);
-	if (src)
-		munmap(src, EX_LEN);
-	if (dst)
-		munmap(dst, EX_LEN);
+	ex_bufs_put(e, &b);
 }
 
 static const struct {

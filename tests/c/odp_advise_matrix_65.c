@@ -493,19 +493,6 @@ static int race_advise(struct vu_ctx *v, uint8_t *big, struct ibv_mr **mrs,
 			     ASYNC, sg, MAX_SGES);
 }
 
-/* Poll until odp_mirror holds @umems umems again (at most @ms). */
-static bool umems_back(long umems, int ms)
-{
-	uint64_t deadline = now_ms() + ms;
-
-	while (tu_live_count("umems") != umems) {
-		if (now_ms() >= deadline)
-			return false;
-		usleep(10000);
-	}
-	return true;
-}
-
 /*
  * The asynchronous prefetch of 4095 SGEs over 64 MRs (race_advise()),
  * then at once: ibv_dereg_mr() of all 64 in this process (each dereg and
@@ -571,7 +558,7 @@ TEST_F_TIMEOUT(matrix, async_max_sges_then_dereg_or_exit, 1800)
 				TH_LOG("round %ld: dereg took %" PRIu64 " ms",
 				       r, now_ms() - t0);
 		}
-		ASSERT_TRUE(umems_back(umems0, 5000))
+		ASSERT_TRUE(tu_live_back("umems", umems0, 5000))
 			TH_LOG("round %ld: odp_mirror holds %ld umems, want %ld",
 			       r, tu_live_count("umems"), umems0);
 	}

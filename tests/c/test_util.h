@@ -310,6 +310,26 @@ static inline long tu_live_count(const char *name)
 }
 
 /*
+ * Poll (at most @ms) until odp_mirror's live count @name is @want again:
+ * the last put of a umem may come after its owner is reaped (a fault
+ * work that still ran on it, an mmput_async()). True when it is.
+ */
+static inline bool tu_live_back(const char *name, long want, int ms)
+{
+	struct timespec t0, t, nap = { 0, 10 * 1000 * 1000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (tu_live_count(name) != want) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+			return false;
+		nanosleep(&nap, NULL);
+	}
+	return true;
+}
+
+/*
  * The number after " NAME " in the first line of COMMAND's output that
  * contains MATCH; -1 if there is none.
  */
