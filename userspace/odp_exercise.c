@@ -248,44 +248,38 @@ static void ex_phase_reg(struct ex *e)
 static void ex_phase_fault(struct ex *e)
 {
 	struct ex_bufs b;
-	unsigned char *src, *dst;
-	struct ibv_mr *smr, *dmr;
 	__u64 raddr;
 	int ret;
 
 	if (!ex_bufs_get(e, &b))
 		goto out;
-	src = b.src;
-	dst = b.dst;
-	smr = b.smr;
-	dmr = b.dmr;
-	raddr = (uintptr_t)dst + EX_OFF;
+	raddr = (uintptr_t)b.dst + EX_OFF;
 
-	ex_fill(e, src + EX_OFF, EX_XFER);
-	ret = ex_op(e, IBV_WR_RDMA_WRITE, src + EX_OFF, EX_XFER, smr->lkey,
-		    raddr, dmr->rkey, "write");
+	ex_fill(e, b.src + EX_OFF, EX_XFER);
+	ret = ex_op(e, IBV_WR_RDMA_WRITE, b.src + EX_OFF, EX_XFER, b.smr->lkey,
+		    raddr, b.dmr->rkey, "write");
 	if (ret < 0)
 		goto out;
 	if (ret)
-		ex_check(e, dst + EX_OFF, src + EX_OFF, EX_XFER,
+		ex_check(e, b.dst + EX_OFF, b.src + EX_OFF, EX_XFER,
 			 "write: destination differs from source");
 
-	ex_fill(e, dst + EX_LEN / 2, EX_XFER);
-	ret = ex_op(e, IBV_WR_RDMA_READ, src + EX_LEN / 2 + EX_OFF, EX_XFER,
-		    smr->lkey, (uintptr_t)dst + EX_LEN / 2, dmr->rkey, "read");
+	ex_fill(e, b.dst + EX_LEN / 2, EX_XFER);
+	ret = ex_op(e, IBV_WR_RDMA_READ, b.src + EX_LEN / 2 + EX_OFF, EX_XFER,
+		    b.smr->lkey, (uintptr_t)b.dst + EX_LEN / 2, b.dmr->rkey, "read");
 	if (ret < 0)
 		goto out;
 	if (ret)
-		ex_check(e, src + EX_LEN / 2 + EX_OFF, dst + EX_LEN / 2,
+		ex_check(e, b.src + EX_LEN / 2 + EX_OFF, b.dst + EX_LEN / 2,
 			 EX_XFER, "read: local buffer differs from remote");
 
-	ex_fill(e, src, 4096 + EX_OFF);
-	ret = vu_post_recv(&e->v, &e->p.b, e->seq, dst + 3 * EX_LEN / 4 + 1,
-			   4096 + EX_OFF, dmr->lkey);
+	ex_fill(e, b.src, 4096 + EX_OFF);
+	ret = vu_post_recv(&e->v, &e->p.b, e->seq, b.dst + 3 * EX_LEN / 4 + 1,
+			   4096 + EX_OFF, b.dmr->lkey);
 	if (ret) {
 		ex_clean(e, "post recv", ret);
 	} else {
-		ret = ex_op(e, IBV_WR_SEND, src, 4096 + EX_OFF, smr->lkey, 0,
+		ret = ex_op(e, IBV_WR_SEND, b.src, 4096 + EX_OFF, b.smr->lkey, 0,
 			    0, "send");
 		if (ret < 0)
 			goto out;
@@ -297,7 +291,7 @@ static void ex_phase_fault(struct ex *e)
 				goto out;
 			}
 			if (wc.status == IBV_WC_SUCCESS)
-				ex_check(e, dst + 3 * EX_LEN / 4 + 1, src,
+				ex_check(e, b.dst + 3 * EX_LEN / 4 + 1, b.src,
 					 4096 + EX_OFF,
 					 "send: receive buffer differs");
 			else
@@ -306,11 +300,11 @@ static void ex_phase_fault(struct ex *e)
 	}
 
 	{
-		__u64 *target = (__u64 *)(dst + EX_LEN - 8);
-		__u64 *old = (__u64 *)(src + EX_LEN - 8);
+		__u64 *target = (__u64 *)(b.dst + EX_LEN - 8);
+		__u64 *old = (__u64 *)(b.src + EX_LEN - 8);
 
 		*target = 41;
-		ret = ex_fadd(e, old, smr->lkey, (uintptr_t)target, dmr->rkey);
+		ret = ex_fadd(e, old, b.smr->lkey, (uintptr_t)target, b.dmr->rkey);
 		if (ret == 1 && (*old != 41 || *target != 42))
 			ex_broken(e, "fetch_add: wrong old or new value");
 	}
@@ -321,20 +315,14 @@ out:
 static void ex_phase_prefetch(struct ex *e)
 {
 	struct ex_bufs b;
-	unsigned char *src, *dst;
-	struct ibv_mr *smr, *dmr;
 	struct ibv_sge sge;
 	int ret;
 
 	if (!ex_bufs_get(e, &b))
 		goto out;
-	src = b.src;
-	dst = b.dst;
-	smr = b.smr;
-	dmr = b.dmr;
-	sge.addr = (uintptr_t)dst;
+	sge.addr = (uintptr_t)b.dst;
 	sge.length = EX_LEN / 2;
-	sge.lkey = dmr->lkey;
+	sge.lkey = b.dmr->lkey;
 	ret = ibv_advise_mr(e->v.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
 			    IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
 	if (ret == EOPNOTSUPP) {
@@ -344,17 +332,17 @@ static void ex_phase_prefetch(struct ex *e)
 	}
 	if (ret)
 		ex_clean(e, "advise sync", ret);
-	sge.addr = (uintptr_t)dst + EX_LEN / 2;
+	sge.addr = (uintptr_t)b.dst + EX_LEN / 2;
 	ret = ibv_advise_mr(e->v.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE, 0,
 			    &sge, 1);
 	if (ret)
 		ex_clean(e, "advise async", ret);
 
-	ex_fill(e, src, EX_XFER);
-	ret = ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
-		    (uintptr_t)dst + EX_OFF, dmr->rkey, "write");
+	ex_fill(e, b.src, EX_XFER);
+	ret = ex_op(e, IBV_WR_RDMA_WRITE, b.src, EX_XFER, b.smr->lkey,
+		    (uintptr_t)b.dst + EX_OFF, b.dmr->rkey, "write");
 	if (ret == 1)
-		ex_check(e, dst + EX_OFF, src, EX_XFER,
+		ex_check(e, b.dst + EX_OFF, b.src, EX_XFER,
 			 "write after prefetch: destination differs");
 out:
 	ex_bufs_put(e, &b);
@@ -418,38 +406,32 @@ out:
 static void ex_phase_invalidate(struct ex *e)
 {
 	struct ex_bufs b;
-	unsigned char *src, *dst;
-	struct ibv_mr *smr, *dmr;
 	__u64 rdst;
 	int ret;
 
 	if (!ex_bufs_get(e, &b))
 		goto out;
-	src = b.src;
-	dst = b.dst;
-	smr = b.smr;
-	dmr = b.dmr;
-	rdst = (uintptr_t)dst;
+	rdst = (uintptr_t)b.dst;
 
-	ex_fill(e, src, EX_XFER);
-	if (ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey, rdst,
-		  dmr->rkey, "write") < 0)
+	ex_fill(e, b.src, EX_XFER);
+	if (ex_op(e, IBV_WR_RDMA_WRITE, b.src, EX_XFER, b.smr->lkey, rdst,
+		  b.dmr->rkey, "write") < 0)
 		goto out;
-	madvise(dst, EX_XFER, MADV_DONTNEED);
-	ex_fill(e, src, EX_XFER);
-	ret = ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey, rdst,
-		    dmr->rkey, "write after DONTNEED");
+	madvise(b.dst, EX_XFER, MADV_DONTNEED);
+	ex_fill(e, b.src, EX_XFER);
+	ret = ex_op(e, IBV_WR_RDMA_WRITE, b.src, EX_XFER, b.smr->lkey, rdst,
+		    b.dmr->rkey, "write after DONTNEED");
 	if (ret < 0)
 		goto out;
 	if (ret)
-		ex_check(e, dst, src, EX_XFER,
+		ex_check(e, b.dst, b.src, EX_XFER,
 			 "write after DONTNEED: destination differs");
 
 	/* a read-only part: the write must fail and leave it alone */
-	memset(dst + EX_XFER, 0x5a, EX_XFER);
-	mprotect(dst + EX_XFER, EX_XFER, PROT_READ);
-	ret = ex_op_refused(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
-			    rdst + EX_XFER, dmr->rkey, "write to read-only",
+	memset(b.dst + EX_XFER, 0x5a, EX_XFER);
+	mprotect(b.dst + EX_XFER, EX_XFER, PROT_READ);
+	ret = ex_op_refused(e, IBV_WR_RDMA_WRITE, b.src, EX_XFER, b.smr->lkey,
+			    rdst + EX_XFER, b.dmr->rkey, "write to read-only",
 			    true);
 	if (ret == 1)
 		ex_broken(e, "a WRITE into read-only memory succeeded");
@@ -459,31 +441,31 @@ static void ex_phase_invalidate(struct ex *e)
 		unsigned char want[EX_XFER];
 
 		memset(want, 0x5a, sizeof(want));
-		ex_check(e, dst + EX_XFER, want, EX_XFER,
+		ex_check(e, b.dst + EX_XFER, want, EX_XFER,
 			 "the refused WRITE changed read-only memory");
 	}
-	mprotect(dst + EX_XFER, EX_XFER, PROT_READ | PROT_WRITE);
+	mprotect(b.dst + EX_XFER, EX_XFER, PROT_READ | PROT_WRITE);
 
 	/* an unmapped part: the write must fail */
-	munmap(dst + EX_LEN - EX_XFER, EX_XFER);
-	ret = ex_op_refused(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
-			    rdst + EX_LEN - EX_XFER, dmr->rkey,
+	munmap(b.dst + EX_LEN - EX_XFER, EX_XFER);
+	ret = ex_op_refused(e, IBV_WR_RDMA_WRITE, b.src, EX_XFER, b.smr->lkey,
+			    rdst + EX_LEN - EX_XFER, b.dmr->rkey,
 			    "write to unmapped", true);
 	if (ret == 1)
 		ex_broken(e, "a WRITE into unmapped memory succeeded");
 	if (ret < 0)
 		goto out;
 	/* back in place: a write must land again */
-	if (mmap(dst + EX_LEN - EX_XFER, EX_XFER, PROT_READ | PROT_WRITE,
+	if (mmap(b.dst + EX_LEN - EX_XFER, EX_XFER, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
 		ex_clean(e, "mmap fixed", errno);
 		goto out;
 	}
-	ex_fill(e, src, EX_XFER);
-	ret = ex_op(e, IBV_WR_RDMA_WRITE, src, EX_XFER, smr->lkey,
-		    rdst + EX_LEN - EX_XFER, dmr->rkey, "write after remap");
+	ex_fill(e, b.src, EX_XFER);
+	ret = ex_op(e, IBV_WR_RDMA_WRITE, b.src, EX_XFER, b.smr->lkey,
+		    rdst + EX_LEN - EX_XFER, b.dmr->rkey, "write after remap");
 	if (ret == 1)
-		ex_check(e, dst + EX_LEN - EX_XFER, src, EX_XFER,
+		ex_check(e, b.dst + EX_LEN - EX_XFER, b.src, EX_XFER,
 			 "write after remap: destination differs");
 out:
 	ex_bufs_put(e, &b);
