@@ -809,6 +809,18 @@ static void drain(struct vu_qp *q, int ms)
  * again, where such a response is taken for the answer to the next
  * request: rxe fails that request with a bad response error (it completed
  * it as a success before patch 0014, which this fuzzer found so).
+ *
+ * It also ends the failed request's writes, and must come before the
+ * bytes are checked: a requester that fails locally in the middle of a
+ * WRITE or SEND (a source page it cannot read) completes the request with
+ * its error at once, while the packets it sent before are still queued at
+ * the responder, which writes them into the destination whenever it gets
+ * to them (as a real responder would; it knows nothing of the failure),
+ * tens of KiB after the completion at times. Checked before, those bytes
+ * were settled to their old values and then changed under the shadow
+ * (seed 20261257). ibv_destroy_qp() returns once rxe's responder task
+ * has finished and the packets still queued are dropped: from then on,
+ * each such byte holds its old or its new value for good.
  */
 static int qp_replace(struct worker *w)
 {
@@ -1151,13 +1163,14 @@ static int op_xfer(struct worker *w, const struct op *o, int dir)
 	else
 		oracle_xfer_apply(&w->m, src, dir == X_READ ? nr : nl, dst,
 				  dir == X_READ ? nl : nr, 0, x.bad);
+	/* an error completion: the device may still write, see qp_replace() */
+	if (wc.status != IBV_WC_SUCCESS && qp_replace(w))
+		return -1;
 	if (check_segs(w, local, nl) || check_segs(w, remote, nr))
 		return fail(w, "after %s (%s), %u bytes, local [%s] remote [%s]: %s",
 			    st_name(wc.status), dir == X_WRITE ? "WRITE" :
 			    dir == X_READ ? "READ" : "SEND", total, d1, d2,
 			    w->buf);
-	if (wc.status != IBV_WC_SUCCESS)
-		return qp_replace(w);
 	return 0;
 }
 
@@ -1250,11 +1263,11 @@ static int op_atomic(struct worker *w, const struct op *o, bool cas)
 			}
 		}
 	}
+	if (wc.status != IBV_WC_SUCCESS && qp_replace(w))
+		return -1;
 	if (check_segs(w, &l, 1) || check_segs(w, &r, 1))
 		return fail(w, "after %s: local [%s] remote [%s]: %s",
 			    st_name(wc.status), d1, d2, w->buf);
-	if (wc.status != IBV_WC_SUCCESS)
-		return qp_replace(w);
 	return 0;
 }
 

@@ -43,7 +43,9 @@
  *    or new value, none from it on may change; MADV_FREE memory may read
  *    zeros; fork children and killed children never change a byte of ours;
  *  - every CPU-readable byte at the end (and at check_all operations).
- * After an error completion both QPs are reset and reconnected.
+ * After an error completion both QPs are replaced by new ones before any
+ * byte is checked: the responder may still be writing packets of a
+ * request that its requester already failed.
  *
  * A failure prints its seed and message, then shrinks (shrink.c; each
  * candidate in fresh processes) and prints the shrunk program, one

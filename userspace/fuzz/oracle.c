@@ -17,7 +17,10 @@
  * A refused access ends the work request with an error; bytes of the
  * message before the first refused byte may have been moved by earlier
  * packets (each such byte may hold its old or its new value, settled by
- * the next CPU check), bytes from it on must be untouched.
+ * the next CPU check), bytes from it on must be untouched. The responder
+ * may still be writing such bytes after the error completion (a requester
+ * that fails locally does not wait for it): exec.c checks them only once
+ * the QPs are destroyed.
  */
 #include <stdio.h>
 #include <string.h>
