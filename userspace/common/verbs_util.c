@@ -247,7 +247,22 @@ static int vu_qp_create(struct vu_ctx *v, struct vu_qp *q)
 	}
 	attr.send_cq = q->cq;
 	attr.recv_cq = q->cq;
-	q->qp = ibv_create_qp(v->pd, &attr);
+	if (v->cfg.send_ops_flags) {
+		struct ibv_qp_init_attr_ex xattr = {
+			.qp_type = attr.qp_type,
+			.send_cq = attr.send_cq,
+			.recv_cq = attr.recv_cq,
+			.cap = attr.cap,
+			.comp_mask = IBV_QP_INIT_ATTR_PD |
+				     IBV_QP_INIT_ATTR_SEND_OPS_FLAGS,
+			.pd = v->pd,
+			.send_ops_flags = v->cfg.send_ops_flags,
+		};
+
+		q->qp = ibv_create_qp_ex(v->ctx, &xattr);
+	} else {
+		q->qp = ibv_create_qp(v->pd, &attr);
+	}
 	if (!q->qp) {
 		ret = vu_err(0);
 		vu_log(&v->cfg, "ibv_create_qp(RC): %s", strerror(-ret));
@@ -315,7 +330,7 @@ int vu_qp_connect_to(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn,
 	attr.port_num = v->cfg.port;
 	attr.qp_access_flags = IBV_ACCESS_REMOTE_READ |
 			       IBV_ACCESS_REMOTE_WRITE |
-			       IBV_ACCESS_REMOTE_ATOMIC;
+			       IBV_ACCESS_REMOTE_ATOMIC | v->cfg.qp_access_extra;
 	ret = vu_modify_qp(v, q, &attr, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
 			   IBV_QP_PORT | IBV_QP_ACCESS_FLAGS, "INIT");
 	if (ret)

@@ -32,6 +32,13 @@ struct vu_config {
 	uint32_t	max_sge;
 	int		cq_depth;
 	int		timeout_ms;	/* bound of every completion wait */
+	/*
+	 * IBV_QP_EX_WITH_* of the extended send API (ibv_wr_*()) that
+	 * vu_qp_create() gives its QPs; 0: plain ibv_create_qp()
+	 */
+	uint64_t	send_ops_flags;
+	/* rights vu_qp_connect() grants beyond REMOTE_READ/WRITE/ATOMIC */
+	unsigned int	qp_access_extra;
 	const char	*log_prefix;	/* e.g. "# " inside a TAP producer */
 };
 

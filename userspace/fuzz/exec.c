@@ -742,6 +742,10 @@ static int op_reg(struct worker *w, const struct op *o, int kind)
 		addr = r->addr + off;
 	}
 	access |= o->a[4] % 4 ? ACC_REMOTE : o->a[5] & ACC_REMOTE;
+#ifdef RXE_FUZZ_WR_EXT
+	if (o->a[6] % 2)
+		access |= IBV_ACCESS_FLUSH_GLOBAL;
+#endif
 	if (kind != M_PINNED)
 		access |= IBV_ACCESS_ON_DEMAND;
 	e->mr = ibv_reg_mr(w->v.pd, addr, len, access);
@@ -1271,6 +1275,141 @@ static int op_atomic(struct worker *w, const struct op *o, bool cas)
 	return 0;
 }
 
+#ifdef RXE_FUZZ_WR_EXT
+/* QP a's extended send API, for what ibv_post_send() cannot post */
+#define SEND_OPS	(IBV_QP_EX_WITH_SEND | IBV_QP_EX_WITH_RDMA_WRITE | \
+			 IBV_QP_EX_WITH_RDMA_READ | \
+			 IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | \
+			 IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | \
+			 IBV_QP_EX_WITH_ATOMIC_WRITE | IBV_QP_EX_WITH_FLUSH)
+
+/*
+ * ATOMIC_WRITE of 8 bytes to an aligned remote target: it needs the MR's
+ * REMOTE_WRITE right and a page the CPU may write now; then the 8 bytes
+ * hold the value whether or not the acknowledgment came back in time.
+ * There is no local side. A refusal changes nothing.
+ */
+static int op_atomic_write(struct worker *w, const struct op *o)
+{
+	struct ibv_qp_ex *qx;
+	struct chunk rc;
+	struct ibv_wc wc;
+	struct prng g;
+	struct seg r;
+	uint64_t val;
+	bool rok;
+	char d[128];
+	int want, ret, i;
+
+	if (!w->open)
+		return SKIP;
+	prng_seed(&g, prng_mix(o->a[6], o->a[7]));
+	if (!pick_seg(w, &g, 8, true, &r) || r.len != 8)
+		return SKIP;
+	model_chunk(&w->m, r.m, r.addr, 8, &rc);
+	if (rc.n != 8)
+		return SKIP;
+	rok = rc.can_write && (r.m->access & IBV_ACCESS_REMOTE_WRITE);
+	val = prng_next(&g);
+	qx = ibv_qp_to_qp_ex(w->qp.a.qp);
+	ibv_wr_start(qx);
+	qx->wr_id = ++w->wrid;
+	qx->wr_flags = IBV_SEND_SIGNALED;
+	ibv_wr_atomic_write(qx, r.m->mr->rkey, r.addr, &val);
+	ret = ibv_wr_complete(qx);
+	if (ret)
+		return fail(w, "ibv_wr_complete(ATOMIC_WRITE): %s",
+			    strerror(ret));
+	if (wait_wc(w, &w->qp.a, qx->wr_id, &wc))
+		return -1;
+	describe(w, d, sizeof(d), &r, 1);
+	want = rok ? IBV_WC_SUCCESS : IBV_WC_REM_ACCESS_ERR;
+	if ((int)wc.status != want)
+		return fail(w, "status %s, want %s; remote [%s]",
+			    st_name(wc.status), st_name(want), d);
+	for (i = 0; rok && i < 8; i++) {
+		rc.val[i] = (uint8_t)(val >> (8 * i));
+		rc.st[i] = B_DEF;
+	}
+	if (wc.status != IBV_WC_SUCCESS && qp_replace(w))
+		return -1;
+	if (check_segs(w, &r, 1))
+		return fail(w, "after %s: remote [%s]: %s",
+			    st_name(wc.status), d, w->buf);
+	return 0;
+}
+
+/*
+ * FLUSH of a remote range (level RANGE) or of its whole MR (level MR):
+ * rxe checks the MR's FLUSH right for the type asked for and, at the
+ * range level, that the range lies in the MR, then makes what it wrote
+ * visible (global) or persistent. An ODP MR offers no persistence, so a persistent FLUSH is
+ * refused; a global one touches no page, whatever the CPU maps. Now and
+ * then the range runs a page past an explicit MR's end. No byte changes.
+ */
+static int op_flush(struct worker *w, const struct op *o)
+{
+	bool persistent = o->a[1] % 8 == 0, whole = o->a[2] % 2;
+	struct ibv_qp_ex *qx;
+	struct ibv_wc wc;
+	struct prng g;
+	struct seg r;
+	bool ok;
+	char d[128];
+	int want, ret;
+
+	if (!w->open)
+		return SKIP;
+	prng_seed(&g, prng_mix(o->a[6], o->a[7]));
+	if (!pick_seg(w, &g, xfer_len(&g), false, &r))
+		return SKIP;
+	ok = !persistent && (r.m->access & IBV_ACCESS_FLUSH_GLOBAL);
+	if (r.m->kind != M_IMPLICIT && o->a[3] % 8 == 0) {
+		r.len += PG;	/* past the MR's end: only the MR level */
+		ok = ok && whole;
+	}
+	qx = ibv_qp_to_qp_ex(w->qp.a.qp);
+	ibv_wr_start(qx);
+	qx->wr_id = ++w->wrid;
+	qx->wr_flags = IBV_SEND_SIGNALED;
+	ibv_wr_flush(qx, r.m->mr->rkey, r.addr, r.len,
+		     persistent ? IBV_FLUSH_PERSISTENT : IBV_FLUSH_GLOBAL,
+		     whole ? IBV_FLUSH_MR : IBV_FLUSH_RANGE);
+	ret = ibv_wr_complete(qx);
+	if (ret)
+		return fail(w, "ibv_wr_complete(FLUSH): %s", strerror(ret));
+	if (wait_wc(w, &w->qp.a, qx->wr_id, &wc))
+		return -1;
+	describe(w, d, sizeof(d), &r, 1);
+	want = ok ? IBV_WC_SUCCESS : IBV_WC_REM_ACCESS_ERR;
+	if ((int)wc.status != want)
+		return fail(w, "%s FLUSH of %s: status %s, want %s; remote [%s]",
+			    persistent ? "persistent" : "global",
+			    whole ? "the MR" : "a range", st_name(wc.status),
+			    st_name(want), d);
+	if (wc.status != IBV_WC_SUCCESS && qp_replace(w))
+		return -1;
+	if (check_segs(w, &r, 1))
+		return fail(w, "after FLUSH (%s): remote [%s]: %s",
+			    st_name(wc.status), d, w->buf);
+	return 0;
+}
+#else
+static int op_atomic_write(struct worker *w, const struct op *o)
+{
+	(void)w;
+	(void)o;
+	return SKIP;	/* rdma-core 44 has no ibv_wr_atomic_write() */
+}
+
+static int op_flush(struct worker *w, const struct op *o)
+{
+	(void)w;
+	(void)o;
+	return SKIP;	/* nor ibv_wr_flush() */
+}
+#endif
+
 static int op_advise(struct worker *w, const struct op *o)
 {
 	struct seg s;
@@ -1377,6 +1516,10 @@ static int run_op(struct worker *w, const struct op *o)
 		return op_atomic(w, o, false);
 	case OP_CMP_SWP:
 		return op_atomic(w, o, true);
+	case OP_ATOMIC_WRITE:
+		return op_atomic_write(w, o);
+	case OP_FLUSH:
+		return op_flush(w, o);
 	case OP_ADVISE:
 		return op_advise(w, o);
 	case OP_QP_ERR:
@@ -1460,6 +1603,15 @@ int exec_worker(const struct program *p, const bool *keep, int proc,
 	w->cfg.max_recv_wr = 64;
 	w->cfg.cq_depth = 256;
 	w->cfg.timeout_ms = WAIT_MS;
+#ifdef RXE_FUZZ_WR_EXT
+	w->cfg.send_ops_flags = SEND_OPS;
+	/*
+	 * rxe's responder wants the QP's FLUSH rights too (else a FLUSH is
+	 * an invalid request); the MR's decide then
+	 */
+	w->cfg.qp_access_extra = IBV_ACCESS_FLUSH_GLOBAL |
+				 IBV_ACCESS_FLUSH_PERSISTENT;
+#endif
 	/* RXE_FUZZ_NO_VERBS: memory, oracle and shrinker only (no device) */
 	ret = getenv("RXE_FUZZ_NO_VERBS") ? 0 : open_verbs(w);
 	if (ret) {

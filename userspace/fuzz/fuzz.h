@@ -54,6 +54,8 @@ enum op_kind {
 	OP_SEND,
 	OP_FETCH_ADD,
 	OP_CMP_SWP,
+	OP_ATOMIC_WRITE,	/* 8 bytes, extended send API (rdma-core 65) */
+	OP_FLUSH,	/* FLUSH global, of a range or the MR (65) */
 	OP_ADVISE,	/* ibv_advise_mr prefetch, sync or async */
 	OP_QP_ERR,	/* QP to ERR and back through RESET/INIT/RTR/RTS */
 	OP_CTX_CLOSE,	/* close the context (every MR and QP), reopen */

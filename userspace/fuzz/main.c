@@ -14,10 +14,12 @@
  * flight, SIGKILLed; registration and deregistration of explicit ODP,
  * implicit ODP (NULL, SIZE_MAX) and pinned MRs; RDMA WRITE, READ and
  * SEND/RECV with 1-3 SGEs at random offsets and lengths (up to 256 KiB),
- * FETCH_ADD and CMP_SWP; ibv_advise_mr prefetch, sync and async (skipped
- * when the provider has none: rdma-core 44's rxe); QP to ERR and back
- * through RESET/INIT/RTR/RTS; closing and reopening the context. Not yet:
- * ATOMIC_WRITE and FLUSH (rdma-core 65's ibv_wr_* API).
+ * FETCH_ADD and CMP_SWP; ATOMIC_WRITE, and FLUSH (global or persistent,
+ * of a range or of the MR) on MRs with or without IBV_ACCESS_FLUSH_GLOBAL,
+ * through rdma-core 65's ibv_wr_*() (skipped when built against 44);
+ * ibv_advise_mr prefetch, sync and async (skipped when the provider has
+ * none: rdma-core 44's rxe); QP to ERR and back through RESET/INIT/RTR/
+ * RTS; closing and reopening the context.
  *
  * P worker processes run the operations that name them, each with its own
  * context, PD and loopback RC QP pair on RXE_ODP_DEV (default rxe0, else

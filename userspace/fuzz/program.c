@@ -38,6 +38,8 @@ static const struct {
 	[OP_SEND]		= { "send",		8 },
 	[OP_FETCH_ADD]		= { "fetch_add",	5 },
 	[OP_CMP_SWP]		= { "cmp_swp",		4 },
+	[OP_ATOMIC_WRITE]	= { "atomic_write",	4 },
+	[OP_FLUSH]		= { "flush",		3 },
 	[OP_ADVISE]		= { "advise",		3 },
 	[OP_QP_ERR]		= { "qp_err",		1 },
 	[OP_CTX_CLOSE]		= { "ctx_close",	1 },

@@ -4,7 +4,8 @@
  * worker, bounded in time; and shrink a failing program: first the
  * shortest failing prefix (bisection, then confirmed), then delta
  * debugging: drop chunks of operations, halving the chunk size down to
- * single operations, while the rest still fails. Every candidate runs in
+ * single operations, while the rest still fails at the same operation
+ * (operations keep their program index). Every candidate runs in
  * new processes, so that no state leaks from one to the next.
  */
 #include <errno.h>
@@ -161,7 +162,11 @@ struct shrinker {
 	struct fuzz_result	last;
 };
 
-/* Does the candidate @keep still fail? */
+/*
+ * Does the candidate @keep still fail, at the same operation? A failure
+ * elsewhere is another symptom (or a flaky one): following it would
+ * shrink to a program that no longer shows the first.
+ */
 static bool still_fails(struct shrinker *s, const bool *keep)
 {
 	struct fuzz_result r;
@@ -169,7 +174,8 @@ static bool still_fails(struct shrinker *s, const bool *keep)
 	if (s->tries >= MAX_CANDIDATES || now_ms() > s->end)
 		return false;
 	s->tries++;
-	if (run_program(s->p, keep, &r, s->timeout_s) != 1)
+	if (run_program(s->p, keep, &r, s->timeout_s) != 1 ||
+	    r.op != s->last.op)
 		return false;
 	s->last = r;
 	if (fuzz_verbose)
