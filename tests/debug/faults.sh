@@ -164,6 +164,39 @@ consumed() {
 	echo "$((huge - $(cat "$dir/space"))) $rc"
 }
 
+# spaces UNIT TOTAL: the budgets to fail at: for bytes the first, a
+# middle and the last allocation; for calls the 1st, 2nd, ... (MAX_NTH).
+spaces() {
+	if [ "$1" = bytes ]; then
+		echo 0 $(($2 / 2)) $(($2 - 1))
+	else
+		seq 0 $(( ($2 < max_nth ? $2 : max_nth) - 1 ))
+	fi
+}
+
+# inject DIR NAME UNIT: per phase, what an unarmed run consumes (UNIT:
+# bytes or calls), then one armed run per budget of spaces(); a result
+# line per phase that consumed anything.
+inject() {
+	local dir=$1 name=$2 unit=$3 phase total rc space
+	for phase in "${phases[@]}"; do
+		note='' why=''
+		read -r total rc < <(consumed "$dir" "$phase")
+		if [ "$rc" != 0 ]; then
+			why="unarmed run exited $rc; "
+		elif [ "$total" -gt 0 ]; then
+			note=" $total $unit:"
+			for space in $(spaces "$unit" "$total"); do
+				judge "$dir" "$phase" "$space" || break
+			done
+		else
+			# nothing allocated or called there in this phase
+			continue
+		fi
+		record "$name.$phase"
+	done
+}
+
 # record NAME: the verdict of one injector/entry/phase.
 record() {
 	if [ -n "$why" ]; then
@@ -204,22 +237,7 @@ for inj in slab page; do
 		read -r start end <<<"$range"
 		echo "$start" >"$dir/require-start"
 		echo "$end" >"$dir/require-end"
-		for phase in "${phases[@]}"; do
-			note='' why=''
-			read -r total rc < <(consumed "$dir" "$phase")
-			if [ "$rc" != 0 ]; then
-				why="unarmed run exited $rc; "
-			elif [ "$total" -gt 0 ]; then
-				note=" $total bytes:"
-				for space in 0 $((total / 2)) $((total - 1)); do
-					judge "$dir" "$phase" "$space" || break
-				done
-			else
-				# nothing allocated there in this phase
-				continue
-			fi
-			record "$inj.$entry.$phase"
-		done
+		inject "$dir" "$inj.$entry" bytes
 	done
 	echo 0 >"$dir/require-start"
 	echo 0 >"$dir/require-end"
@@ -234,21 +252,7 @@ for fn in "${!func_errno[@]}"; do
 		continue
 	fi
 	printf '%#x\n' "$(( ${func_errno[$fn]} & 0xffffffffffffffff ))" >"$dir/$fn/retval"
-	for phase in "${phases[@]}"; do
-		note='' why=''
-		read -r calls rc < <(consumed "$dir" "$phase")
-		if [ "$rc" != 0 ]; then
-			why="unarmed run exited $rc; "
-		elif [ "$calls" -gt 0 ]; then
-			note=" $calls calls:"
-			for ((n = 1; n <= calls && n <= max_nth; n++)); do
-				judge "$dir" "$phase" $((n - 1)) || break
-			done
-		else
-			continue
-		fi
-		record "func.$fn.$phase"
-	done
+	inject "$dir" "func.$fn" calls
 	echo "!$fn" >"$dir/inject"
 done
 leaks func
