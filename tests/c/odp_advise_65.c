@@ -88,8 +88,8 @@
 #define RACE_EXIT		35
 #define RACE_KILL		35
 #define RACE_SYNC_KILL		10
-#define RACE_CHILD_MS		30000	/* a child taking longer hung */
-#define RACE_LIVE_MS		5000	/* live counts must reach 0 by then */
+#define RACE_CHILD_MS		tu_ms(30000)	/* a child taking longer hung */
+#define RACE_LIVE_MS		tu_ms(5000)	/* live counts must reach 0 by then */
 
 FIXTURE(advise) {
 	struct vu_config	cfg;
@@ -545,7 +545,7 @@ TEST_F(advise, sync_prefetch_then_read_faults_nothing)
  */
 TEST_F(advise, async_prefetch_write_maps_in_background)
 {
-	uint64_t deadline = now_ms() + 10000;
+	uint64_t deadline = now_ms() + tu_ms(10000);
 	long long c;
 
 	ASSERT_ADVISE(0, self->v.pd, PREFETCH_WRITE, ASYNC, self->mr->lkey,

@@ -69,7 +69,7 @@
 #define ASYNC		0
 #define RACE_MRS	64
 #define RACE_MR_LEN	(1UL << 20)
-#define RACE_MS		30000	/* a dereg or an exit taking longer hung */
+#define RACE_MS		((uint64_t)tu_ms(30000))	/* a dereg or an exit taking longer hung */
 
 static const enum ibv_advise_mr_advice advices[] = {
 	IBV_ADVISE_MR_ADVICE_PREFETCH,

@@ -743,7 +743,7 @@ TEST_F(reg, device_first_touch_faults_its_page_only)
 #define DOS_WRITES	(DOS_MRS / DOS_STRIDE + DOS_IMPLICIT)
 #define DOS_MEMLOCK	(64UL << 10)
 #define NOBODY		65534
-#define DOS_WAIT_MS	300000
+#define DOS_WAIT_MS	tu_ms(300000)
 
 /* What the unprivileged child tells the parent. */
 struct dos_report {
@@ -1062,7 +1062,7 @@ TEST_F_TIMEOUT(dos, unprivileged_odp_mrs_bounded, 600)
 		TH_LOG("kernel memory grew by %ld kB, bound %ld kB", kb1 - kb0,
 		       bound_kb);
 	/* and all of it went away with the child */
-	EXPECT_TRUE(live_back(b, 10000));
+	EXPECT_TRUE(live_back(b, tu_ms(10000)));
 }
 
 TEST_HARNESS_MAIN

@@ -571,7 +571,7 @@ static bool thp_stopped(FIXTURE_DATA(thp) *self)
 static void thp_let_traffic_run(FIXTURE_DATA(thp) *self, unsigned long rounds)
 {
 	unsigned long target = thp_iters(self) + rounds;
-	uint64_t deadline = now_ms() + 60000;
+	uint64_t deadline = now_ms() + tu_ms(60000);
 
 	while (thp_iters(self) < target && now_ms() < deadline &&
 	       !thp_stopped(self))

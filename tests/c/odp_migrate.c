@@ -93,7 +93,7 @@
 			 IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ | \
 			 IBV_ACCESS_REMOTE_ATOMIC)
 #define LOCAL_PAGES	5	/* source 2, destination 2, atomic result 1 */
-#define CASE_MS		120000	/* bound of one case's traffic */
+#define CASE_MS		tu_ms(120000)	/* bound of one case's traffic */
 
 /* <numaif.h> (libnuma-dev) is not needed for three constants */
 #define MPOL_BIND	2

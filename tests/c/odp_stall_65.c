@@ -485,7 +485,7 @@ TEST_F(stall, killed_while_the_backing_stalls)
 	 * (mmput_async()), then a delayed fput closes the file. Nothing
 	 * tells us when that has run; poll the live count, bounded.
 	 */
-	ASSERT_TRUE(live_umems_reach_zero(20000))
+	ASSERT_TRUE(live_umems_reach_zero(tu_ms(20000)))
 		TH_LOG("the killed child's MR is still there");
 }
 

@@ -80,7 +80,7 @@
 #define WIN_OFF		(4096 + 1024)
 #define WIN_LEN		2048
 #define MARKER		0xee
-#define PROBE_WAIT_MS	3000
+#define PROBE_WAIT_MS	tu_ms(3000)
 #define TASK_END	0x7ffffffff000ULL	/* x86-64 4-level TASK_SIZE */
 
 /* BTH opcodes of the RC transport (IBA table 38) */

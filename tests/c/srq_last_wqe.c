@@ -174,7 +174,7 @@ TEST_F(srq, modify_to_err)
 
 	for (round = 0; round < 2; round++) {
 		ASSERT_EQ(0, set_state(self->b.qp, IBV_QPS_ERR));
-		ASSERT_EQ(1, last_wqe_events(self, self->b.qp, 10000))
+		ASSERT_EQ(1, last_wqe_events(self, self->b.qp, tu_ms(10000)))
 			TH_LOG("round %d: no event on entry", round);
 		send_into_error(_metadata, self);
 		/* RESET drains b's responder; then count what came since */
@@ -198,7 +198,7 @@ TEST_F(srq, remote_access_error)
 	TU_ASSERT_WC(IBV_WC_REM_ACCESS_ERR,
 		     tu_xfer(&self->v, &self->a, IBV_WR_RDMA_WRITE, local,
 			     sizeof(local), lmr->lkey, 0x1000, 0xdead00));
-	ASSERT_EQ(1, last_wqe_events(self, self->b.qp, 10000));
+	ASSERT_EQ(1, last_wqe_events(self, self->b.qp, tu_ms(10000)));
 	/* a is in error: reconnect it alone and send into b's error */
 	ASSERT_EQ(0, set_state(self->a.qp, IBV_QPS_RESET));
 	ASSERT_EQ(0, connect_a(self));
@@ -211,7 +211,7 @@ TEST_F(srq, remote_access_error)
 TEST_F(srq, destroy_during_traffic)
 {
 	ASSERT_EQ(0, set_state(self->b.qp, IBV_QPS_ERR));
-	ASSERT_EQ(1, last_wqe_events(self, self->b.qp, 10000));
+	ASSERT_EQ(1, last_wqe_events(self, self->b.qp, tu_ms(10000)));
 	send_into_error(_metadata, self);
 	/* waits until every event reported for b was acked */
 	ASSERT_EQ(0, ibv_destroy_qp(self->b.qp));

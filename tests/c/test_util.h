@@ -22,6 +22,31 @@
 #include "kv_file.h"
 #include "verbs_util.h"
 
+/* A time bound of a test, times RXE_ODP_TIME_SCALE (vu_time_scale()). */
+static inline long tu_ms(long ms)
+{
+	return ms * vu_time_scale();
+}
+
+/* The harness's per-test timeouts, scaled before any test runs. */
+static inline void tu_scale_harness_timeouts(void)
+{
+	struct __fixture_metadata *f;
+	struct __test_metadata *t;
+
+	for (f = __fixture_list; f; f = f->next)
+		for (t = f->tests; t; t = t->next)
+			t->timeout *= (int)vu_time_scale();
+}
+
+#undef TEST_HARNESS_MAIN
+#define TEST_HARNESS_MAIN \
+	int main(int argc, char **argv) \
+	{ \
+		tu_scale_harness_timeouts(); \
+		return test_harness_run(argc, argv); \
+	}
+
 #define TU_GUARD	0x5a	/* bytes no operation may touch */
 #define TU_POISON	0xa5	/* destination bytes before a transfer */
 
@@ -322,7 +347,7 @@ static inline bool tu_live_back(const char *name, long want, int ms)
 	while (tu_live_count(name) != want) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 +
-		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= tu_ms(ms))
 			return false;
 		nanosleep(&nap, NULL);
 	}

@@ -80,7 +80,7 @@ extern char **environ;
 #define WINDOW		8		/* requests in flight */
 #define MAX_OP_LEN	8192
 #define ITER_TIMEOUT_S	90		/* watchdog per iteration */
-#define STEP_MS		20000		/* bound of one step */
+#define STEP_MS		((int)(20000 * vu_time_scale()))	/* bound of one step */
 #define CANARY_OWNER	0xa5
 #define CANARY_RECV	0xc5
 #define PEER_PATTERN	0x3c
@@ -442,7 +442,7 @@ static void __attribute__((noreturn)) owner_main(int ctl, int fdsock)
 
 	/* Everything else is the peer's to order; no message: peer gone. */
 	for (;;) {
-		if (msg_wait(ctl, &m, 60000) != 1)
+		if (msg_wait(ctl, &m, 3 * STEP_MS) != 1)
 			_exit(3);
 		switch (m.type) {
 		case M_FINAL:
@@ -523,7 +523,7 @@ static void __attribute__((noreturn)) receiver_main(int ctl, int fdsock)
 	}
 	msg_send(ctl, M_GOT_FD, 0, 0, 0, 0);
 	for (;;) {
-		if (msg_wait(ctl, &m, 60000) != 1)
+		if (msg_wait(ctl, &m, 3 * STEP_MS) != 1)
 			_exit(3);
 		switch (m.type) {
 		case M_CHECK:

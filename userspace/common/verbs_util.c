@@ -84,11 +84,21 @@ static int vu_env_long(const struct vu_config *cfg, const char *name,
 	return 0;
 }
 
+long vu_time_scale(void)
+{
+	const char *s = getenv("RXE_ODP_TIME_SCALE");
+	long v = s ? atol(s) : 1;
+
+	return v < 1 ? 1 : v > 100 ? 100 : v;
+}
+
 int vu_config_from_env(struct vu_config *cfg)
 {
 	const char *dev = getenv("RXE_ODP_DEV");
 	long port = cfg->port, gid_idx = cfg->gid_idx;
 	int ret;
+
+	cfg->timeout_ms *= (int)vu_time_scale();
 
 	if (dev && *dev)
 		cfg->dev_name = dev;

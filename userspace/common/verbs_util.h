@@ -66,6 +66,14 @@ struct vu_qp_pair {
 void vu_config_init(struct vu_config *cfg);
 
 /*
+ * RXE_ODP_TIME_SCALE, 1 to 100 (default 1): tests and tools multiply
+ * their time bounds by it on kernels that run rxe many times slower
+ * (make check-debug sets it for the KASAN + lockdep kernel);
+ * vu_config_from_env() scales the completion wait with it.
+ */
+long vu_time_scale(void);
+
+/*
  * Override @cfg from the environment: RXE_ODP_DEV, RXE_ODP_PORT,
  * RXE_ODP_GID_IDX. For programs whose argv belongs to someone else (the
  * kselftest harness). Returns 0 or -EINVAL on a malformed value.
