@@ -1343,9 +1343,10 @@ static int op_atomic_write(struct worker *w, const struct op *o)
  * FLUSH of a remote range (level RANGE) or of its whole MR (level MR):
  * rxe checks the MR's FLUSH right for the type asked for and, at the
  * range level, that the range lies in the MR, then makes what it wrote
- * visible (global) or persistent. An ODP MR offers no persistence, so a persistent FLUSH is
- * refused; a global one touches no page, whatever the CPU maps. Now and
- * then the range runs a page past an explicit MR's end. No byte changes.
+ * visible (global) or persistent. An ODP MR offers no persistence, so a
+ * persistent FLUSH is refused; a global one touches no page, whatever the
+ * CPU maps. Now and then the range ends up to a page past an explicit
+ * MR's end. No byte changes.
  */
 static int op_flush(struct worker *w, const struct op *o)
 {
@@ -1365,8 +1366,10 @@ static int op_flush(struct worker *w, const struct op *o)
 		return SKIP;
 	ok = !persistent && (r.m->access & IBV_ACCESS_FLUSH_GLOBAL);
 	if (r.m->kind != M_IMPLICIT && o->a[3] % 8 == 0) {
-		r.len += PG;	/* past the MR's end: only the MR level */
-		ok = ok && whole;
+		/* the MR's last bytes and up to a page past its end */
+		r.addr = r.m->addr + r.m->len - r.len;
+		r.len += 1 + o->a[4] % PG;
+		ok = ok && whole;	/* the MR level checks no range */
 	}
 	qx = ibv_qp_to_qp_ex(w->qp.a.qp);
 	ibv_wr_start(qx);
