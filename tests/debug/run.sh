@@ -18,7 +18,8 @@
 # Results: build/check-debug/ (each part's guest logs, all.txt), and a
 # summary with the date, the kernel, the counts and each part's time in
 # tests/debug/results.md, once all four parts have results (run.sh PART
-# runs that part again and keeps the others' results). Ends with "N
+# runs that part again and keeps the others' results; run.sh --summary
+# only writes the summary of what is there). Ends with "N
 # passed, N failed"; exits 1 on any failure.
 #
 # The C tests and the lifetime matrix run with RXE_ODP_TIME_SCALE (default
@@ -31,24 +32,32 @@ top=$(cd "$here/../.." && pwd)
 out=$top/build/check-debug
 all_parts=(c faults lifetime pyverbs)
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=("${all_parts[@]}")
+if [ "${1:-}" = --summary ]; then
+	# only the summary of the results in $out (parts run before, or
+	# elsewhere and copied in)
+	parts=()
+elif [ ${#parts[@]} -eq 0 ]; then
+	parts=("${all_parts[@]}")
+fi
 scale=${RXE_ODP_TIME_SCALE:-20}
 mkdir -p "$out"
 for p in "${parts[@]}"; do
 	rm -rf "${out:?}/$p" "$out/$p".*
 done
 
-"$top/scripts/setup.sh" --debug || exit 1
+[ ${#parts[@]} -eq 0 ] || "$top/scripts/setup.sh" --debug || exit 1
 dcache=$("$top/scripts/build-debug-kernel.sh") || exit 1
 kver=$(cat "$dcache/kver")
-"$top/scripts/build-modules.sh" --debug >"$out/modules.log" 2>&1 ||
-	{ tail -n 20 "$out/modules.log"; exit 1; }
-"$top/tests/lanes/build-newer-userspace.sh" >"$out/lane65.log" 2>&1 ||
-	{ tail -n 20 "$out/lane65.log"; exit 1; }
-if ! make -s -C "$top/userspace" >"$out/userspace.log" 2>&1 ||
-   ! make -s -C "$top/tests/lifetime" >>"$out/userspace.log" 2>&1; then
-	tail -n 20 "$out/userspace.log"
-	exit 1
+if [ ${#parts[@]} -gt 0 ]; then
+	"$top/scripts/build-modules.sh" --debug >"$out/modules.log" 2>&1 ||
+		{ tail -n 20 "$out/modules.log"; exit 1; }
+	"$top/tests/lanes/build-newer-userspace.sh" >"$out/lane65.log" 2>&1 ||
+		{ tail -n 20 "$out/lane65.log"; exit 1; }
+	if ! make -s -C "$top/userspace" >"$out/userspace.log" 2>&1 ||
+	   ! make -s -C "$top/tests/lifetime" >>"$out/userspace.log" 2>&1; then
+		tail -n 20 "$out/userspace.log"
+		exit 1
+	fi
 fi
 
 # part NAME: one boot of the debug kernel; results in $out/NAME.txt, its
@@ -129,6 +138,16 @@ skipped=$(grep -c '^skip ' "$out/all.txt")
 	echo '```'
 	grep '^fail ' "$out/all.txt" || echo none
 	echo '```'
+	if [ -s "$out/faults.txt" ]; then
+		echo
+		echo "Fault injection, a line per injector, entry point and phase: what an"
+		echo "unarmed run used (bytes or calls), then each armed run as"
+		echo "space:exit status (3: clean failures; * where the injection fired):"
+		echo
+		echo '```'
+		grep 'debug\.faults\.' "$out/faults.txt"
+		echo '```'
+	fi
 } >"$out/results.md"
 [ "${#done_parts[@]}" -lt "${#all_parts[@]}" ] || cp "$out/results.md" "$here/results.md"
 echo "$passed passed, $failed failed, $skipped skipped"
