@@ -190,14 +190,14 @@ run_cell() {
 	setsid "$td" --end "$end" --load "$load" "${opts[@]}" -n "$n" \
 		>"$log" 2>&1 &
 	local pid=$!
-	sleep $((120 + n * 6)) &
+	sleep $(((120 + n * 6) * ${RXE_ODP_TIME_SCALE:-1})) &
 	local timer=$!
 	wait -n -p w "$pid" "$timer"
 	rc=$?
 	if [ "$w" != "$pid" ]; then
 		hung=1
 		{
-			echo "run.sh: cell still running after $((120 + n * 6)) s; kernel stacks:"
+			echo "run.sh: cell still running after $(((120 + n * 6) * ${RXE_ODP_TIME_SCALE:-1})) s; kernel stacks:"
 			for p in $(pgrep -g "$pid"); do
 				echo "--- $p ($(cat /proc/"$p"/comm 2>/dev/null)) state $(awk '{print $3}' /proc/"$p"/stat 2>/dev/null)"
 				cat /proc/"$p"/stack 2>/dev/null

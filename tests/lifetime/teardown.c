@@ -79,7 +79,7 @@ extern char **environ;
 #define MR_PAGES	16
 #define WINDOW		8		/* requests in flight */
 #define MAX_OP_LEN	8192
-#define ITER_TIMEOUT_S	90		/* watchdog per iteration */
+#define ITER_TIMEOUT_S	((int)(90 * vu_time_scale()))	/* watchdog per iteration */
 #define STEP_MS		((int)(20000 * vu_time_scale()))	/* bound of one step */
 #define CANARY_OWNER	0xa5
 #define CANARY_RECV	0xc5
