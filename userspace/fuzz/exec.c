@@ -773,7 +773,7 @@ static int op_reg(struct worker *w, const struct op *o, int kind)
 	e->addr = (uintptr_t)addr;
 	e->len = len;
 	e->access = access;
-	memset(e->own, 0, sizeof(e->own));
+	memset(e->kept, 0, sizeof(e->kept));
 	return 0;
 }
 
@@ -781,6 +781,7 @@ static int dereg(struct worker *w, struct mrent *e)
 {
 	int ret = ibv_dereg_mr(e->mr);
 
+	model_mr_release(e);
 	e->used = false;
 	e->mr = NULL;
 	if (ret)
@@ -938,6 +939,7 @@ static int op_ctx_close(struct worker *w, const struct op *o)
 	/* close with MRs still registered: the context takes them along */
 	for (i = 0; i < MAX_MRS; i++) {
 		e = &w->m.mr[i];
+		model_mr_release(e);
 		e->used = false;
 		e->mr = NULL;
 	}

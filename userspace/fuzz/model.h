@@ -53,6 +53,16 @@ struct region {
 
 enum mr_kind { M_ODP, M_IMPLICIT, M_PINNED };
 
+/*
+ * A page that pinned MRs kept after the CPU side replaced it (munmap,
+ * MAP_FIXED, MADV_DONTNEED): its shadow, shared by every pinned MR that
+ * had pinned it, as they share the page itself.
+ */
+struct kept {
+	int		refs;
+	uint8_t		val[PG], alt[PG], st[PG];
+};
+
 struct mrent {
 	bool		used;
 	int		kind;
@@ -60,9 +70,8 @@ struct mrent {
 	uint64_t	addr;		/* implicit: 0 */
 	size_t		len;		/* implicit: SIZE_MAX */
 	unsigned int	access;
-	/* pinned: pages that the CPU side replaced, kept by the MR */
-	uint8_t		own[REGION_PAGES + 1];
-	uint8_t		*val, *alt, *st;	/* MAX_REGION + PG each */
+	/* pinned: the pages it kept, by page of the MR (NULL: the CPU's) */
+	struct kept	*kept[REGION_PAGES + 1];
 };
 
 struct model {
@@ -97,6 +106,8 @@ void model_chunk(struct model *m, struct mrent *e, uint64_t a, size_t max,
 		 struct chunk *c);
 /* pinned MRs keep the pages [a, a + n) had: copy them out before a change */
 void model_detach(struct model *m, uint64_t a, size_t n);
+/* an MR goes away: drop its kept pages */
+void model_mr_release(struct mrent *e);
 /* pinned MRs that still share a page of [a, a + n) with the CPU */
 bool model_pinned_shares(struct model *m, uint64_t a, size_t n);
 void model_set(struct region *r, size_t off, size_t n, uint8_t v);

@@ -12,7 +12,9 @@
  *  - a pinned MR reaches the pages it pinned at registration, whatever
  *    the CPU does later: when munmap, MAP_FIXED or MADV_DONTNEED replace
  *    a page under it, the MR keeps the old page (its shadow moves into
- *    the MR, "own"), and mprotect does not matter to it (pinned_data).
+ *    a kept page, shared by every pinned MR that pinned that page, as
+ *    the page itself is), and mprotect does not matter to it
+ *    (pinned_data).
  *
  * A refused access ends the work request with an error; bytes of the
  * message before the first refused byte may have been moved by earlier
@@ -23,6 +25,7 @@
  * the QPs are destroyed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -31,8 +34,7 @@
 
 int model_init(struct model *m)
 {
-	size_t shadow = MAX_REGIONS * 3 * MAX_REGION +
-			MAX_MRS * 3 * (MAX_REGION + PG) + 3 * MAX_XFER;
+	size_t shadow = MAX_REGIONS * 3 * MAX_REGION + 3 * MAX_XFER;
 	uint8_t *a, *s;
 	int i;
 
@@ -52,12 +54,6 @@ int model_init(struct model *m)
 		m->reg[i].alt = s + MAX_REGION;
 		m->reg[i].st = s + 2 * MAX_REGION;
 		s += 3 * MAX_REGION;
-	}
-	for (i = 0; i < MAX_MRS; i++) {
-		m->mr[i].val = s;
-		m->mr[i].alt = s + MAX_REGION + PG;
-		m->mr[i].st = s + 2 * (MAX_REGION + PG);
-		s += 3 * (MAX_REGION + PG);
 	}
 	m->tval = s;
 	m->talt = s + MAX_XFER;
@@ -99,15 +95,18 @@ void model_chunk(struct model *m, struct mrent *e, uint64_t a, size_t max,
 	struct region *r;
 	size_t pg, off;
 
+	struct kept *k;
+
 	memset(c, 0, sizeof(*c));
 	c->n = PG - (a & (PG - 1));
 	if (c->n > max)
 		c->n = max;
-	if (e->kind == M_PINNED && e->own[(a - mbase) / PG]) {
-		off = a - mbase;
-		c->val = e->val + off;
-		c->alt = e->alt + off;
-		c->st = e->st + off;
+	k = e->kind == M_PINNED ? e->kept[(a - mbase) / PG] : NULL;
+	if (k) {
+		off = a & (PG - 1);
+		c->val = k->val + off;
+		c->alt = k->alt + off;
+		c->st = k->st + off;
 		c->can_read = c->can_write = true;
 		return;
 	}
@@ -156,7 +155,7 @@ bool model_pinned_shares(struct model *m, uint64_t a, size_t n)
 		if (!pinned_page_in(&m->mr[i], a, n, &f, &l))
 			continue;
 		for (p = f; p <= l; p++)
-			if (!m->mr[i].own[p])
+			if (!m->mr[i].kept[p])
 				return true;
 	}
 	return false;
@@ -164,29 +163,51 @@ bool model_pinned_shares(struct model *m, uint64_t a, size_t n)
 
 void model_detach(struct model *m, uint64_t a, size_t n)
 {
-	size_t f, l, p, pg, off;
+	uint64_t va, lo = a & ~(PG - 1);
+	size_t f, l, pg;
 	struct region *r;
-	uint64_t va;
+	struct kept *k;
 	int i;
 
-	for (i = 0; i < MAX_MRS; i++) {
-		struct mrent *e = &m->mr[i];
+	/* a page at a time: one copy for every pinned MR that shares it */
+	for (va = lo; va < a + n; va += PG) {
+		k = NULL;
+		for (i = 0; i < MAX_MRS; i++) {
+			struct mrent *e = &m->mr[i];
+			size_t p;
 
-		if (!pinned_page_in(e, a, n, &f, &l))
-			continue;
-		for (p = f; p <= l; p++) {
-			if (e->own[p])
+			if (!pinned_page_in(e, va, 1, &f, &l))
 				continue;
-			va = (e->addr & ~(PG - 1)) + p * PG;
-			r = region_of(m, va, &pg);
-			e->own[p] = 1;
-			if (!r)
+			p = f;
+			if (e->kept[p])
 				continue;
-			off = va - (uintptr_t)r->addr;
-			memcpy(e->val + p * PG, r->val + off, PG);
-			memcpy(e->alt + p * PG, r->alt + off, PG);
-			memcpy(e->st + p * PG, r->st + off, PG);
+			if (!k) {
+				k = calloc(1, sizeof(*k));
+				if (!k) {
+					perror("rxe_fuzz: calloc");
+					exit(2);
+				}
+				r = region_of(m, va, &pg);
+				if (r) {
+					memcpy(k->val, r->val + (va - (uintptr_t)r->addr), PG);
+					memcpy(k->alt, r->alt + (va - (uintptr_t)r->addr), PG);
+					memcpy(k->st, r->st + (va - (uintptr_t)r->addr), PG);
+				}
+			}
+			k->refs++;
+			e->kept[p] = k;
 		}
+	}
+}
+
+void model_mr_release(struct mrent *e)
+{
+	size_t p;
+
+	for (p = 0; p < REGION_PAGES + 1; p++) {
+		if (e->kept[p] && --e->kept[p]->refs == 0)
+			free(e->kept[p]);
+		e->kept[p] = NULL;
 	}
 }
 
