@@ -85,7 +85,7 @@ FIXTURE_TEARDOWN(xmm)
 		munmap(self->buf, 2 * SIZE);
 	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &self->p));
 	EXPECT_EQ(0, vu_close(&self->v));
-	EXPECT_EQ(0, tu_live_count("umems"));
+	EXPECT_TRUE(tu_live_back("umems", 0, 10000));
 }
 
 /* Wait for @pid; its exit status (0-255), or -1 when it did not exit. */

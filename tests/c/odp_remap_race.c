@@ -605,8 +605,8 @@ FIXTURE_TEARDOWN(remap)
 	free(self->shadow);
 	free(self->got);
 	free(self->want);
-	EXPECT_EQ(0, tu_live_count("umems"));
-	EXPECT_EQ(0, tu_live_count("entries"));
+	EXPECT_TRUE(tu_live_back("umems", 0, 10000));
+	EXPECT_TRUE(tu_live_back("entries", 0, 10000));
 }
 
 /* ---- the main thread's checks -------------------------------------------- */

@@ -125,7 +125,7 @@ FIXTURE_TEARDOWN(bounds)
 	EXPECT_EQ(0, vu_qp_pair_destroy(&self->v, &self->p));
 	EXPECT_EQ(0, vu_close(&self->v));
 	if (variant->odp)
-		EXPECT_EQ(0, tu_live_count("umems"));
+		EXPECT_TRUE(tu_live_back("umems", 0, 10000));
 }
 
 /*
