@@ -60,7 +60,7 @@ void vu_config_init(struct vu_config *cfg)
 	cfg->max_recv_wr = 64;
 	cfg->max_sge = 1;
 	cfg->cq_depth = 128;
-	cfg->timeout_ms = VU_DEFAULT_TIMEOUT_MS;
+	cfg->timeout_ms = VU_DEFAULT_TIMEOUT_MS * (int)vu_time_scale();
 	cfg->log_prefix = "";
 }
 
@@ -97,8 +97,6 @@ int vu_config_from_env(struct vu_config *cfg)
 	const char *dev = getenv("RXE_ODP_DEV");
 	long port = cfg->port, gid_idx = cfg->gid_idx;
 	int ret;
-
-	cfg->timeout_ms *= (int)vu_time_scale();
 
 	if (dev && *dev)
 		cfg->dev_name = dev;

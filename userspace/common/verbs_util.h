@@ -69,7 +69,7 @@ void vu_config_init(struct vu_config *cfg);
  * RXE_ODP_TIME_SCALE, 1 to 100 (default 1): tests and tools multiply
  * their time bounds by it on kernels that run rxe many times slower
  * (make check-debug sets it for the KASAN + lockdep kernel);
- * vu_config_from_env() scales the completion wait with it.
+ * vu_config_init() scales the default completion wait with it.
  */
 long vu_time_scale(void);
 
