@@ -254,6 +254,7 @@ FIXTURE(fuzz) {
 	uint8_t			*hole;		/* a PROT_NONE page */
 	uint64_t		*probe;		/* one pinned page */
 	struct ibv_mr		*probe_mr;
+	struct ibv_mr		*rt_mr;		/* retransmission's source */
 	int			raw, udp;
 	uint32_t		epsn;		/* the QP's expected PSN */
 	unsigned int		seed;
@@ -508,6 +509,7 @@ FIXTURE_TEARDOWN(fuzz)
 	for (i = 0; i < T_NR; i++)
 		EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr[i]));
 	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->probe_mr));
+	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->rt_mr));
 	if (self->qp)
 		EXPECT_EQ(0, ibv_destroy_qp(self->qp));
 	if (self->cq)
@@ -770,16 +772,19 @@ static uint32_t get24(const uint8_t *p)
 	return (p[0] << 16) | (p[1] << 8) | p[2];
 }
 
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get24(p) << 40 | (uint64_t)get24(p + 3) << 16 |
+	       p[6] << 8 | p[7];
+}
+
 /* A packet's opcode, PSN and first extension header, for a failure. */
 static const char *describe(const struct fz_pkt *k)
 {
 	static char s[160];
 	const uint8_t *b = k->b + BTH_AT, *e = b + 12;
-	uint64_t va = 0;
-	int i;
+	uint64_t va = get64(e);
 
-	for (i = 0; i < 8; i++)
-		va = va << 8 | e[i];
 	snprintf(s, sizeof(s),
 		 "opcode %#x psn %#x, %zu bytes; va %#llx rkey %#x len %#x",
 		 b[0], get24(b + 9), k->len, (unsigned long long)va,
@@ -1008,6 +1013,214 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 					     reqs[i].name);
 		reset_after_error(_metadata, self, true);
 	}
+}
+
+/* ---- a retransmission keeps every PSN's request ------------------------ */
+
+#define RT_PKTS		100	/* packets of the long WRITE */
+
+/* What the peer first saw at one PSN. */
+struct rt_seen {
+	bool		have;
+	uint8_t		op;
+	uint8_t		ext[28];	/* extension headers */
+	uint32_t	len;		/* payload bytes */
+	uint32_t	crc;		/* of the payload */
+};
+
+/*
+ * The packets of the plug qdisc on odpfz0 that wait for their release:
+ * rxe's skbs stay rxe's until they leave it. -1 if tc says nothing.
+ */
+static long plug_backlog(void)
+{
+	char line[512];
+	long pkts = -1;
+	FILE *p = popen("tc -s qdisc show dev odpfz0", "r");
+
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p)) {
+		char *at = strstr(line, " backlog ");
+
+		if (pkts < 0 && at)
+			sscanf(at, " backlog %*s %ldp", &pkts);
+	}
+	pclose(p);
+	return pkts;
+}
+
+/*
+ * Receive what rxe sends the peer for at most tu_ms(10000) and check each
+ * packet against the first one the peer saw at its PSN: opcode, headers
+ * and payload must be the same (a retransmission resends a request, it
+ * never makes a new one). Returns when PSN @psn has come @times times
+ * since the last call (counted in @count[]), false on a timeout.
+ */
+static bool rt_take(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(fuzz) *self, struct rt_seen *seen,
+		    unsigned int *count, uint32_t psn, unsigned int times)
+{
+	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	struct timespec t0, t;
+	uint8_t d[2048];
+	struct rt_seen now;
+	ssize_t n;
+	long left;
+	uint32_t p;
+
+	memset(count, 0, (RT_PKTS + 2) * sizeof(*count));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (count[psn] < times) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = tu_ms(10000) - ((t.tv_sec - t0.tv_sec) * 1000 +
+				       (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			return false;
+		n = recv(self->udp, d, sizeof(d), 0);
+		if (n < 16 || n < (ssize_t)hdr_len(d[0]) + 4)
+			continue;
+		p = get24(d + 9);
+		if (p > RT_PKTS + 1)
+			continue;
+		memset(&now, 0, sizeof(now));
+		now.have = true;
+		now.op = d[0];
+		memcpy(now.ext, d + 12, hdr_len(d[0]) - 12);
+		now.len = n - hdr_len(d[0]) - ((d[1] >> 4) & 3) - 4;
+		now.crc = crc_update(0, d + hdr_len(d[0]), now.len);
+		if (!seen[p].have)
+			seen[p] = now;
+		count[p]++;
+		EXPECT_EQ(0, memcmp(&seen[p], &now, sizeof(now)))
+			TH_LOG("PSN %u carried opcode %#x, %u bytes, va %#llx; now opcode %#x, %u bytes, va %#llx",
+			       p, seen[p].op, seen[p].len,
+			       (unsigned long long)get64(seen[p].ext),
+			       now.op, now.len,
+			       (unsigned long long)get64(now.ext));
+		if (memcmp(&seen[p], &now, sizeof(now)))
+			return false;
+	}
+	return true;
+}
+
+/* The peer's ACK of every PSN up to @psn. */
+static void rt_ack(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(fuzz) *self, uint32_t psn)
+{
+	uint8_t aeth[4] = { 0x1f };	/* ACK, credits unlimited; MSN 0 */
+	struct fz_pkt k;
+
+	build(&k, self->qp->qp_num, OP_ACK, psn, aeth, sizeof(aeth), NULL, 0);
+	send_pkt(_metadata, self, &k);
+}
+
+/*
+ * An ACK that covers a whole WRITE while rxe is retransmitting it (in the
+ * field: the ACK of the first transmission, late, crossing the
+ * retransmission; found by the lifetime matrix on the debug kernel) moves
+ * rxe's completer past the WRITE without completing it (only a WQE whose
+ * packets have all gone out is completed). rxe's next retransmission
+ * then started at the completer's PSN with the WRITE fully consumed: an
+ * empty WRITE_ONLY of the old request took the PSN of the next one and
+ * every later request moved up one PSN, so that the responder took new
+ * requests for duplicates (an atomic answered from its replay, a SEND
+ * eating a receive WQE with nothing) (patch 0015).
+ *
+ * Made deterministic here: the peer receives the WRITE A (RT_PKTS
+ * packets) and the WRITE B (one packet, PSN RT_PKTS) without answering;
+ * a plug qdisc then holds what rxe retransmits after its ACK timeout, and
+ * rxe stops in the middle of A (its in-flight skb limit). The peer ACKs
+ * A's last PSN, the plug opens, rxe sends the rest, the peer stays
+ * silent until the next timeout's retransmission has resent PSN RT_PKTS.
+ * Every PSN must carry the same request each time; A completes only on
+ * the final ACK, and both complete successfully.
+ */
+TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
+{
+	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
+	size_t mtu = 128 << self->v.port_attr.active_mtu;
+	size_t len = RT_PKTS * mtu;
+	uint8_t *src = mmap(NULL, len + 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct rt_seen seen[RT_PKTS + 2] = { 0 };
+	unsigned int count[RT_PKTS + 2];
+	struct ibv_sge sge[2];
+	struct ibv_send_wr wr[2], *bad;
+	struct ibv_wc wc;
+	uint8_t timeout = 17;	/* 4.096 us * 2^17: 0.5 s */
+	long backlog = 0, scale;
+	int i;
+
+	ASSERT_NE(MAP_FAILED, src);
+	tu_fill(src, len + 8, self->seed);
+	self->rt_mr = vu_reg_mr(&self->v, src, len + 8,
+				IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, self->rt_mr);
+	for (scale = vu_time_scale(); scale > 1 && timeout < 31; scale /= 2)
+		timeout++;
+	ASSERT_EQ(0, vu_qp_connect_to(&self->v, self->qp, PEER_QPN,
+				      &self->peer_gid, 7, timeout));
+	ASSERT_EQ(0, sh("tc qdisc add dev odpfz0 root plug && "
+			"tc qdisc change dev odpfz0 root plug release_indefinite"))
+		TH_LOG("no plug qdisc (sch_plug)");
+
+	memset(wr, 0, sizeof(wr));
+	for (i = 0; i < 2; i++) {
+		sge[i].addr = (uintptr_t)src + (i ? len : 0);
+		sge[i].length = i ? 8 : len;
+		sge[i].lkey = self->rt_mr->lkey;
+		wr[i].wr_id = i;
+		wr[i].sg_list = &sge[i];
+		wr[i].num_sge = 1;
+		wr[i].opcode = IBV_WR_RDMA_WRITE;
+		wr[i].send_flags = IBV_SEND_SIGNALED;
+		wr[i].wr.rdma.remote_addr = i ? 0x900000 : 0x100000;
+		wr[i].wr.rdma.rkey = 0x1234;
+		wr[i].next = i ? NULL : &wr[1];
+	}
+	ASSERT_EQ(0, ibv_post_send(self->qp, wr, &bad));
+
+	/* the first transmission: A at PSNs 0..RT_PKTS - 1, B at RT_PKTS */
+	ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS, 1))
+		TH_LOG("the first transmission did not arrive");
+	for (i = 0; i <= RT_PKTS; i++)
+		ASSERT_TRUE(seen[i].have) TH_LOG("PSN %d never came", i);
+
+	/* the retransmission after the timeout stops in the middle of A */
+	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug block"));
+	for (i = 0; backlog < 1 && i < tu_ms(10000) / 10; i++) {
+		struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
+
+		backlog = plug_backlog();
+		if (backlog < 1)
+			nanosleep(&step, NULL);
+	}
+	ASSERT_LE(1, backlog) TH_LOG("no retransmission after the timeout");
+
+	/* the first transmission's ACK of A, late */
+	rt_ack(_metadata, self, RT_PKTS - 1);
+	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug release_indefinite"));
+
+	/* the rest of A and B, then the next timeout's retransmission */
+	ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS, 2))
+		TH_LOG("PSN %d came %u times after the plug opened",
+		       RT_PKTS, count[RT_PKTS]);
+	ASSERT_EQ(0, ibv_poll_cq(self->cq, 1, &wc))
+		TH_LOG("a WRITE completed before its ACK (wr_id %llu): the ACK of A came after its retransmission ended",
+		       (unsigned long long)wc.wr_id);
+
+	ksft_print_msg("the plug held %ld packets; after it opened PSN %d came %u times, PSN %d %u times\n",
+		       backlog, RT_PKTS - 1, count[RT_PKTS - 1], RT_PKTS,
+		       count[RT_PKTS]);
+	rt_ack(_metadata, self, RT_PKTS);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc));
+		EXPECT_EQ(i, wc.wr_id);
+		EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
+			TH_LOG("WRITE %d: %s", i, ibv_wc_status_str(wc.status));
+	}
+	EXPECT_EQ(0, sh("tc qdisc del dev odpfz0 root"));
 }
 
 TEST_HARNESS_MAIN
