@@ -50,6 +50,11 @@
  * shadow, and at the end a valid WRITE from the peer must land exactly.
  *
  * Rounds: tu_rounds(300, 3000); the seed is printed (tu_seed()).
+ *
+ * Two cases make the peer a responder to rxe's requests instead:
+ * stray_response_fails_the_request (a response that fits no request)
+ * and retransmission_keeps_each_psn (an ACK that crosses a
+ * retransmission).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1116,49 +1121,40 @@ static void rt_ack(struct __test_metadata *_metadata,
 }
 
 /*
- * An ACK that covers a whole WRITE while rxe is retransmitting it (in the
- * field: the ACK of the first transmission, late, crossing the
+ * An ACK that covers a whole WRITE or SEND while rxe is retransmitting it
+ * (in the field: the ACK of the first transmission, late, crossing the
  * retransmission; found by the lifetime matrix on the debug kernel) moves
- * rxe's completer past the WRITE without completing it (only a WQE whose
- * packets have all gone out is completed). rxe's next retransmission
- * then started at the completer's PSN with the WRITE fully consumed: an
- * empty WRITE_ONLY of the old request took the PSN of the next one and
- * every later request moved up one PSN, so that the responder took new
- * requests for duplicates (an atomic answered from its replay, a SEND
- * eating a receive WQE with nothing) (patch 0015).
+ * rxe's completer past the request without completing it (only a WQE
+ * whose packets have all gone out is completed). rxe's next
+ * retransmission then started at the completer's PSN with the request
+ * fully consumed: an empty ONLY of the old request took the PSN of the
+ * next one and every later request moved up one PSN, so that the
+ * responder took new requests for duplicates (an atomic answered from its
+ * replay, a SEND eating a receive WQE with nothing) (patch 0015).
  *
- * Made deterministic here: the peer receives the WRITE A (RT_PKTS
- * packets) and the WRITE B (one packet, PSN RT_PKTS) without answering;
- * a plug qdisc then holds what rxe retransmits after its ACK timeout, and
- * rxe stops in the middle of A (its in-flight skb limit). The peer ACKs
- * A's last PSN, the plug opens, rxe sends the rest, the peer stays
- * silent until the next timeout's retransmission has resent PSN RT_PKTS.
- * Every PSN must carry the same request each time; A completes only on
- * the final ACK, and both complete successfully.
+ * Made deterministic here: the QP is connected afresh (PSNs from 0, the
+ * local ACK timeout @timeout); the peer receives request A of @op
+ * (RT_PKTS packets) and request B (8 bytes, PSN RT_PKTS) without
+ * answering; a plug qdisc then holds what rxe retransmits after its ACK
+ * timeout, and rxe stops in the middle of A (its in-flight skb limit).
+ * The peer ACKs A's last PSN, the plug opens, rxe sends the rest, the
+ * peer stays silent until the next timeout's retransmission has resent
+ * PSN RT_PKTS. Every PSN must carry the same request each time; A
+ * completes only on the final ACK, and both complete successfully.
  */
-TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
+static void rt_round(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(fuzz) *self, enum ibv_wr_opcode op,
+		     uint8_t *src, size_t len, uint8_t timeout)
 {
 	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
-	size_t mtu = 128 << self->v.port_attr.active_mtu;
-	size_t len = RT_PKTS * mtu;
-	uint8_t *src = mmap(NULL, len + 4096, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct rt_seen seen[RT_PKTS + 2] = { 0 };
 	unsigned int count[RT_PKTS + 2];
 	struct ibv_sge sge[2];
 	struct ibv_send_wr wr[2], *bad;
 	struct ibv_wc wc;
-	uint8_t timeout = 17;	/* 4.096 us * 2^17: 0.5 s */
-	long backlog = 0, scale;
+	long backlog = 0;
 	int i;
 
-	ASSERT_NE(MAP_FAILED, src);
-	tu_fill(src, len + 8, self->seed);
-	self->rt_mr = vu_reg_mr(&self->v, src, len + 8,
-				IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
-	ASSERT_NE(NULL, self->rt_mr);
-	for (scale = vu_time_scale(); scale > 1 && timeout < 31; scale /= 2)
-		timeout++;
 	ASSERT_EQ(0, vu_qp_connect_to(&self->v, self->qp, PEER_QPN,
 				      &self->peer_gid, 7, timeout));
 	ASSERT_EQ(0, sh("tc qdisc add dev odpfz0 root plug && "
@@ -1173,7 +1169,7 @@ TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 		wr[i].wr_id = i;
 		wr[i].sg_list = &sge[i];
 		wr[i].num_sge = 1;
-		wr[i].opcode = IBV_WR_RDMA_WRITE;
+		wr[i].opcode = op;
 		wr[i].send_flags = IBV_SEND_SIGNALED;
 		wr[i].wr.rdma.remote_addr = i ? 0x900000 : 0x100000;
 		wr[i].wr.rdma.rkey = 0x1234;
@@ -1207,20 +1203,41 @@ TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 		TH_LOG("PSN %d came %u times after the plug opened",
 		       RT_PKTS, count[RT_PKTS]);
 	ASSERT_EQ(0, ibv_poll_cq(self->cq, 1, &wc))
-		TH_LOG("a WRITE completed before its ACK (wr_id %llu): the ACK of A came after its retransmission ended",
+		TH_LOG("a request completed before its ACK (wr_id %llu): the ACK of A came after its retransmission ended",
 		       (unsigned long long)wc.wr_id);
-
-	ksft_print_msg("the plug held %ld packets; after it opened PSN %d came %u times, PSN %d %u times\n",
-		       backlog, RT_PKTS - 1, count[RT_PKTS - 1], RT_PKTS,
+	ksft_print_msg("%s: the plug held %ld packets; after it opened PSN %d came %u times, PSN %d %u times\n",
+		       op == IBV_WR_SEND ? "SEND" : "WRITE", backlog,
+		       RT_PKTS - 1, count[RT_PKTS - 1], RT_PKTS,
 		       count[RT_PKTS]);
+
 	rt_ack(_metadata, self, RT_PKTS);
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc));
 		EXPECT_EQ(i, wc.wr_id);
 		EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
-			TH_LOG("WRITE %d: %s", i, ibv_wc_status_str(wc.status));
+			TH_LOG("request %d: %s", i, ibv_wc_status_str(wc.status));
 	}
-	EXPECT_EQ(0, sh("tc qdisc del dev odpfz0 root"));
+	ASSERT_EQ(0, sh("tc qdisc del dev odpfz0 root"));
+}
+
+/* rt_round() with WRITEs, then with SENDs. */
+TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
+{
+	size_t len = RT_PKTS * (128 << self->v.port_attr.active_mtu);
+	uint8_t *src = mmap(NULL, len + 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t timeout = 17;	/* 4.096 us * 2^17: 0.5 s */
+	long scale;
+
+	ASSERT_NE(MAP_FAILED, src);
+	tu_fill(src, len + 8, self->seed);
+	self->rt_mr = vu_reg_mr(&self->v, src, len + 8,
+				IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
+	ASSERT_NE(NULL, self->rt_mr);
+	for (scale = vu_time_scale(); scale > 1 && timeout < 31; scale /= 2)
+		timeout++;
+	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, src, len, timeout);
+	rt_round(_metadata, self, IBV_WR_SEND, src, len, timeout);
 }
 
 TEST_HARNESS_MAIN
