@@ -114,8 +114,10 @@ done_parts=()
 for p in "${all_parts[@]}"; do
 	[ -s "$out/$p.txt" ] && done_parts+=("$p")
 done
+# (the pyverbs lanes' skips are held to their own lists, as in make check)
 "$top/tests/check-results.py" <(for p in "${done_parts[@]}"; do cat "$out/$p.txt"; done) \
-	"$top/tests/expected-skips.txt" >"$out/all.txt" ||
+	"$top/tests/expected-skips.txt" "$top/tests/pyverbs/expected-44.txt" \
+	"$top/tests/pyverbs/expected-65.txt" >"$out/all.txt" ||
 	echo "fail debug.check # tests/check-results.py failed" >>"$out/all.txt"
 grep '^fail ' "$out/all.txt"
 passed=$(grep -c '^ok ' "$out/all.txt")
