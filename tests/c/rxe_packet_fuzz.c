@@ -1028,6 +1028,8 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 /* ---- a retransmission keeps every PSN's request ------------------------ */
 
 #define RT_PKTS		100	/* packets of the long request */
+#define RT_ACK		0x1f
+#define RT_RNR_NAK	(0x20 | 28)	/* retry after 163.84 ms */
 #define RT_RETRIES	"/sys/class/infiniband/" FZ_DEV \
 			"/ports/1/hw_counters/completer_retry_err"
 
@@ -1129,16 +1131,27 @@ static bool rt_take(struct __test_metadata *_metadata,
 	return true;
 }
 
-/* The peer's ACK of every PSN up to @psn. */
-static void rt_ack(struct __test_metadata *_metadata,
-		   FIXTURE_DATA(fuzz) *self, uint32_t psn)
+/*
+ * The peer's response with AETH syndrome @syn at @psn: 0x1f an ACK of
+ * every PSN up to @psn (credits unlimited), 0x20 | T an RNR NAK asking
+ * for a retry after RNR timer code T.
+ */
+static void rt_aeth(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(fuzz) *self, uint8_t syn, uint32_t psn)
 {
-	uint8_t aeth[4] = { 0x1f };	/* ACK, credits unlimited; MSN 0 */
+	uint8_t aeth[4] = { syn };	/* MSN 0 */
 	struct fz_pkt k;
 
 	build(&k, self->qp->qp_num, OP_ACK, psn, aeth, sizeof(aeth), NULL, 0);
 	send_pkt(_metadata, self, &k);
 }
+
+/* What follows request A in rt_round(). */
+enum rt_mode {
+	RT_ALONE,	/* nothing */
+	RT_WITH_B,	/* request B */
+	RT_RNR,		/* request B, and an RNR NAK's retry in the plug */
+};
 
 /*
  * An ACK that covers a whole WRITE or SEND while rxe is retransmitting it
@@ -1170,18 +1183,25 @@ static void rt_ack(struct __test_metadata *_metadata,
  */
 static void rt_round(struct __test_metadata *_metadata,
 		     FIXTURE_DATA(fuzz) *self, enum ibv_wr_opcode op,
-		     bool with_b, uint8_t *src, size_t len, uint8_t timeout)
+		     enum rt_mode mode, uint8_t *src, size_t len,
+		     uint8_t timeout)
 {
+	bool with_b = mode != RT_ALONE;
 	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
 	struct rt_seen seen[RT_PKTS + 2] = { 0 };
-	const char *name = op == IBV_WR_SEND ? "SEND" : "WRITE";
+	const char *name = mode == RT_RNR ? "WRITE, RNR NAK" :
+			   op == IBV_WR_SEND ? "SEND" : "WRITE";
 	uint32_t last = with_b ? RT_PKTS : RT_PKTS - 1;
 	unsigned int count[RT_PKTS + 2];
 	struct ibv_sge sge[2];
 	struct ibv_send_wr wr[2], *bad;
 	struct ibv_wc wc;
 	long backlog = 0, retries;
+	long long sq_psn = -1;
+	char lqpn[32];
 	int i;
+
+	snprintf(lqpn, sizeof(lqpn), " lqpn %u ", self->qp->qp_num);
 
 	ASSERT_EQ(0, vu_qp_connect_to(&self->v, self->qp, PEER_QPN,
 				      &self->peer_gid, 7, timeout));
@@ -1228,11 +1248,30 @@ static void rt_round(struct __test_metadata *_metadata,
 	}
 	ASSERT_LE(1, backlog) TH_LOG("%s: no retransmission after the timeout", name);
 
-	/* the first transmission's ACK of A, late; then the rest of A */
-	rt_ack(_metadata, self, RT_PKTS - 1);
+	/*
+	 * The first transmission's ACK of A, late. With RT_RNR, an RNR
+	 * NAK of A's first PSN before it: its retry comes while A is still
+	 * in the plug, after the ACK (rxe's send PSN jumps from inside A
+	 * to its end).
+	 */
+	if (mode == RT_RNR)
+		rt_aeth(_metadata, self, RT_RNR_NAK, 0);
+	rt_aeth(_metadata, self, RT_ACK, RT_PKTS - 1);
 	ASSERT_EQ(0, ibv_poll_cq(self->cq, 1, &wc))
 		TH_LOG("%s: A completed before its retransmission ended: the ACK came too early for this test",
 		       name);
+	for (i = 0; mode == RT_RNR && sq_psn < RT_PKTS - 1 &&
+		    i < tu_ms(10000) / 10; i++) {
+		struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
+
+		sq_psn = tu_field_of("rdma resource show qp link " FZ_DEV "/1",
+				     lqpn, "sq-psn");
+		if (sq_psn < RT_PKTS - 1)
+			nanosleep(&step, NULL);
+	}
+	ASSERT_TRUE(mode != RT_RNR || sq_psn >= RT_PKTS - 1)
+		TH_LOG("%s: no retry after the RNR NAK (send PSN %lld)", name,
+		       sq_psn);
 	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug release_indefinite"));
 	ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS - 1, 1))
 		TH_LOG("%s: the rest of A did not come after the plug opened", name);
@@ -1249,7 +1288,7 @@ static void rt_round(struct __test_metadata *_metadata,
 		ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS, 2))
 			TH_LOG("%s: B came %u times after A", name,
 			       count[RT_PKTS]);
-		rt_ack(_metadata, self, RT_PKTS);
+		rt_aeth(_metadata, self, RT_ACK, RT_PKTS);
 		ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc));
 		EXPECT_EQ(1, wc.wr_id);
 		EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
@@ -1258,7 +1297,10 @@ static void rt_round(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, sh("tc qdisc del dev odpfz0 root"));
 }
 
-/* rt_round() with WRITEs, then with SENDs, each alone and with B. */
+/*
+ * rt_round() with WRITEs and with SENDs, each alone and with B; then
+ * with WRITEs, B and an RNR NAK.
+ */
 TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 {
 	size_t len = RT_PKTS * (128 << self->v.port_attr.active_mtu);
@@ -1274,10 +1316,14 @@ TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 	ASSERT_NE(NULL, self->rt_mr);
 	for (scale = vu_time_scale(); scale > 1 && timeout < 31; scale /= 2)
 		timeout++;
-	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, false, src, len, timeout);
-	rt_round(_metadata, self, IBV_WR_SEND, false, src, len, timeout);
-	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, true, src, len, timeout);
-	rt_round(_metadata, self, IBV_WR_SEND, true, src, len, timeout);
+	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_ALONE, src, len,
+		 timeout);
+	rt_round(_metadata, self, IBV_WR_SEND, RT_ALONE, src, len, timeout);
+	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_WITH_B, src, len,
+		 timeout);
+	rt_round(_metadata, self, IBV_WR_SEND, RT_WITH_B, src, len, timeout);
+	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_RNR, src, len,
+		 timeout);
 }
 
 TEST_HARNESS_MAIN
