@@ -804,6 +804,21 @@ static const char *describe(const struct fz_pkt *k)
 	return s;
 }
 
+/*
+ * The next packet rxe sends the peer into @d (@size bytes), waiting until
+ * @bound ms after @t0 at most: its length, or -1 when none came in time.
+ */
+static ssize_t peer_recv(FIXTURE_DATA(fuzz) *self, uint8_t *d, size_t size,
+			 const struct timespec *t0, long bound)
+{
+	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	long left = bound - tu_ms_since(t0);
+
+	if (left <= 0 || poll(&pfd, 1, left) <= 0)
+		return -1;
+	return recv(self->udp, d, size, 0);
+}
+
 enum answer { ANS_ANSWERED, ANS_NAK, ANS_NONE };
 
 /*
@@ -817,20 +832,15 @@ static enum answer await(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(fuzz) *self, uint32_t psn, uint8_t op,
 			 uint8_t *nak)
 {
-	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
-	struct timespec t0, t;
+	struct timespec t0;
 	uint8_t d[2048];
 	ssize_t n;
-	int left;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = PROBE_WAIT_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-					    (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+		n = peer_recv(self, d, sizeof(d), &t0, PROBE_WAIT_MS);
+		if (n < 0)
 			return ANS_NONE;
-		n = recv(self->udp, d, sizeof(d), 0);
 		if (n < 16)
 			continue;
 		if (d[0] == OP_ACK && (d[12] & 0xe0) == 0x60 &&
@@ -1075,21 +1085,17 @@ static bool rt_take(struct __test_metadata *_metadata,
 		    FIXTURE_DATA(fuzz) *self, struct rt_seen *seen,
 		    unsigned int *count, uint32_t psn, unsigned int times)
 {
-	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
-	struct timespec t0, t;
+	struct timespec t0;
 	uint8_t d[2048];
 	struct rt_seen now;
 	ssize_t n;
-	long left;
 	uint32_t p;
 
 	memset(count, 0, (RT_PKTS + 2) * sizeof(*count));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (count[psn] < times) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = tu_ms(10000) - ((t.tv_sec - t0.tv_sec) * 1000 +
-				       (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, left) <= 0) {
+		n = peer_recv(self, d, sizeof(d), &t0, tu_ms(10000));
+		if (n < 0) {
 			char runs[512] = "";
 			size_t at = 0;
 
@@ -1104,7 +1110,6 @@ static bool rt_take(struct __test_metadata *_metadata,
 				       psn, runs);
 			return false;
 		}
-		n = recv(self->udp, d, sizeof(d), 0);
 		if (n < 16 || n < (ssize_t)hdr_len(d[0]) + 4)
 			continue;
 		p = get24(d + 9);
@@ -1144,6 +1149,44 @@ static void rt_aeth(struct __test_metadata *_metadata,
 
 	build(&k, self->qp->qp_num, OP_ACK, psn, aeth, sizeof(aeth), NULL, 0);
 	send_pkt(_metadata, self, &k);
+}
+
+/*
+ * How far rxe's retransmission into the plug has got: the plug's backlog
+ * once rxe has counted a retry beyond @retries, else 0.
+ */
+static long long rt_retransmitted(FIXTURE_DATA(fuzz) *self, long retries)
+{
+	(void)self;
+	return tu_read_long(RT_RETRIES) > retries ? plug_backlog() : 0;
+}
+
+/* rxe's next send PSN on the QP (rdma resource show qp), -1 if unknown. */
+static long long rt_sq_psn(FIXTURE_DATA(fuzz) *self, long unused)
+{
+	char lqpn[32];
+
+	(void)unused;
+	snprintf(lqpn, sizeof(lqpn), " lqpn %u ", self->qp->qp_num);
+	return tu_field_of("rdma resource show qp link " FZ_DEV "/1", lqpn,
+			   "sq-psn");
+}
+
+/*
+ * Poll @probe(@self, @arg) every 10 ms, for tu_ms(10000) at most, until
+ * it is @want or more; its last value.
+ */
+static long long rt_poll(FIXTURE_DATA(fuzz) *self,
+			 long long (*probe)(FIXTURE_DATA(fuzz) *, long),
+			 long arg, long long want)
+{
+	struct timespec t0, nap = { .tv_nsec = 10 * 1000 * 1000 };
+	long long v;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((v = probe(self, arg)) < want && tu_ms_since(&t0) < tu_ms(10000))
+		nanosleep(&nap, NULL);
+	return v;
 }
 
 /* What follows request A in rt_round(). */
@@ -1196,12 +1239,9 @@ static void rt_round(struct __test_metadata *_metadata,
 	struct ibv_sge sge[2];
 	struct ibv_send_wr wr[2], *bad;
 	struct ibv_wc wc;
-	long backlog = 0, retries;
-	long long sq_psn = -1;
-	char lqpn[32];
+	long long backlog, sq_psn;
+	long retries;
 	int i;
-
-	snprintf(lqpn, sizeof(lqpn), " lqpn %u ", self->qp->qp_num);
 
 	ASSERT_EQ(0, vu_qp_connect_to(&self->v, self->qp, PEER_QPN,
 				      &self->peer_gid, 7, timeout));
@@ -1238,14 +1278,7 @@ static void rt_round(struct __test_metadata *_metadata,
 	 * starts) stops in the middle of A, in the plug.
 	 */
 	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug block"));
-	for (i = 0; backlog < 1 && i < tu_ms(10000) / 10; i++) {
-		struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
-
-		if (tu_read_long(RT_RETRIES) > retries)
-			backlog = plug_backlog();
-		if (backlog < 1)
-			nanosleep(&step, NULL);
-	}
+	backlog = rt_poll(self, rt_retransmitted, retries, 1);
 	ASSERT_LE(1, backlog) TH_LOG("%s: no retransmission after the timeout", name);
 
 	/*
@@ -1260,18 +1293,12 @@ static void rt_round(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ibv_poll_cq(self->cq, 1, &wc))
 		TH_LOG("%s: A completed before its retransmission ended: the ACK came too early for this test",
 		       name);
-	for (i = 0; mode == RT_RNR && sq_psn < RT_PKTS - 1 &&
-		    i < tu_ms(10000) / 10; i++) {
-		struct timespec step = { .tv_nsec = 10 * 1000 * 1000 };
-
-		sq_psn = tu_field_of("rdma resource show qp link " FZ_DEV "/1",
-				     lqpn, "sq-psn");
-		if (sq_psn < RT_PKTS - 1)
-			nanosleep(&step, NULL);
+	if (mode == RT_RNR) {
+		sq_psn = rt_poll(self, rt_sq_psn, 0, RT_PKTS - 1);
+		ASSERT_LE(RT_PKTS - 1, sq_psn)
+			TH_LOG("%s: no retry after the RNR NAK (send PSN %lld)",
+			       name, sq_psn);
 	}
-	ASSERT_TRUE(mode != RT_RNR || sq_psn >= RT_PKTS - 1)
-		TH_LOG("%s: no retry after the RNR NAK (send PSN %lld)", name,
-		       sq_psn);
 	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug release_indefinite"));
 	ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS - 1, 1))
 		TH_LOG("%s: the rest of A did not come after the plug opened", name);
@@ -1281,7 +1308,7 @@ static void rt_round(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, wc.wr_id);
 	EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
 		TH_LOG("%s A: %s", name, ibv_wc_status_str(wc.status));
-	ksft_print_msg("%s: the plug held %ld packets; A completed\n",
+	ksft_print_msg("%s: the plug held %lld packets; A completed\n",
 		       name, backlog);
 	if (with_b) {
 		/* B after the rest of A, then again after the next timeout */

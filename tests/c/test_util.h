@@ -22,6 +22,16 @@
 #include "kv_file.h"
 #include "verbs_util.h"
 
+/* Milliseconds on CLOCK_MONOTONIC since @t0. */
+static inline long tu_ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	       (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 /* A time bound of a test, times RXE_ODP_TIME_SCALE (vu_time_scale()). */
 static inline long tu_ms(long ms)
 {
@@ -341,13 +351,11 @@ static inline long tu_live_count(const char *name)
  */
 static inline bool tu_live_back(const char *name, long want, int ms)
 {
-	struct timespec t0, t, nap = { 0, 10 * 1000 * 1000 };
+	struct timespec t0, nap = { 0, 10 * 1000 * 1000 };
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (tu_live_count(name) != want) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 +
-		    (t.tv_nsec - t0.tv_nsec) / 1000000 >= tu_ms(ms))
+		if (tu_ms_since(&t0) >= tu_ms(ms))
 			return false;
 		nanosleep(&nap, NULL);
 	}
