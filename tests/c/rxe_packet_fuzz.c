@@ -260,6 +260,7 @@ FIXTURE(fuzz) {
 	uint64_t		*probe;		/* one pinned page */
 	struct ibv_mr		*probe_mr;
 	struct ibv_mr		*rt_mr;		/* retransmission's source */
+	uint32_t		rt_dqpn;	/* the peer QPN of this round */
 	int			raw, udp;
 	uint32_t		epsn;		/* the QP's expected PSN */
 	unsigned int		seed;
@@ -520,6 +521,12 @@ FIXTURE_TEARDOWN(fuzz)
 		EXPECT_EQ(0, vu_dereg_mr(&self->v, self->mr[i]));
 	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->probe_mr));
 	EXPECT_EQ(0, vu_dereg_mr(&self->v, self->rt_mr));
+	/*
+	 * A round that failed may leave its plug holding rxe's packets, and
+	 * destroying the QP waits for them.
+	 */
+	if (self->net_up && system("tc qdisc del dev odpfz0 root 2>/dev/null") == 0)
+		ksft_print_msg("a round's plug qdisc was left on odpfz0\n");
 	if (self->qp)
 		EXPECT_EQ(0, ibv_destroy_qp(self->qp));
 	if (self->cq)
@@ -1040,6 +1047,7 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 #define RT_PKTS		100	/* packets of the long request */
 #define RT_ACK		0x1f
 #define RT_RNR_NAK	(0x20 | 28)	/* retry after 163.84 ms */
+#define RT_ACCESS_NAK	0x62		/* remote access error */
 #define RT_RETRIES	"/sys/class/infiniband/" FZ_DEV \
 			"/ports/1/hw_counters/completer_retry_err"
 
@@ -1075,7 +1083,8 @@ static long plug_backlog(void)
 }
 
 /*
- * Receive what rxe sends the peer for at most tu_ms(10000) and check each
+ * Receive what rxe sends the peer's QPN of this round for at most
+ * tu_ms(10000) and check each
  * packet against the first one the peer saw at its PSN: opcode, headers
  * and payload must be the same (a retransmission resends a request, it
  * never makes a new one). Returns when PSN @psn has come @times times
@@ -1113,7 +1122,7 @@ static bool rt_take(struct __test_metadata *_metadata,
 		if (n < 16 || n < (ssize_t)hdr_len(d[0]) + 4)
 			continue;
 		p = get24(d + 9);
-		if (p > RT_PKTS + 1)
+		if (p > RT_PKTS + 1 || get24(d + 5) != self->rt_dqpn)
 			continue;
 		memset(&now, 0, sizeof(now));
 		now.have = true;
@@ -1161,17 +1170,6 @@ static long long rt_retransmitted(FIXTURE_DATA(fuzz) *self, long retries)
 	return tu_read_long(RT_RETRIES) > retries ? plug_backlog() : 0;
 }
 
-/* rxe's next send PSN on the QP (rdma resource show qp), -1 if unknown. */
-static long long rt_sq_psn(FIXTURE_DATA(fuzz) *self, long unused)
-{
-	char lqpn[32];
-
-	(void)unused;
-	snprintf(lqpn, sizeof(lqpn), " lqpn %u ", self->qp->qp_num);
-	return tu_field_of("rdma resource show qp link " FZ_DEV "/1", lqpn,
-			   "sq-psn");
-}
-
 /*
  * Poll @probe(@self, @arg) every 10 ms, for tu_ms(10000) at most, until
  * it is @want or more; its last value.
@@ -1193,57 +1191,75 @@ static long long rt_poll(FIXTURE_DATA(fuzz) *self,
 enum rt_mode {
 	RT_ALONE,	/* nothing */
 	RT_WITH_B,	/* request B */
-	RT_RNR,		/* request B, and an RNR NAK's retry in the plug */
+	RT_RNR,		/* request B, and an RNR NAK of A before the ACK */
+	RT_ACK_B,	/* request B, ACKed while A is resent */
+	RT_NAK_B,	/* request B, NAKed while A is resent */
 };
 
 /*
- * An ACK that covers a whole WRITE or SEND while rxe is retransmitting it
- * (in the field: the ACK of the first transmission, late, crossing the
- * retransmission; found by the lifetime matrix on the debug kernel) moved
- * stock rxe's completer past the request without completing it (the
- * request was not pending: not all its packets had gone out again), and
- * nothing completed it later:
- *  - if nothing followed it, the QP hung: a timeout retries nothing once
- *    the requester's PSN is not past the completer's, and no ACK of the
- *    request comes again;
- *  - if requests followed, the next retransmission started at the
- *    completer's PSN with the old request fully consumed: an empty ONLY
- *    of it took the PSN of the next request and every later request moved
- *    up one PSN, where the responder took them for duplicates (an atomic
- *    answered from its replay, a SEND eating a receive WQE with nothing).
- * Patch 0015 completes such a request once all its packets are out.
+ * A response that answers all of a WRITE or SEND while rxe is resending
+ * it (in the field: the ACK of the first transmission, late, crossing the
+ * retransmission; or the answer to the request after it; found by the
+ * lifetime matrix on the debug kernel) found the request not pending (not
+ * all its packets had gone out again), and stock rxe's completer did not
+ * complete it:
+ *  - an ACK of its last PSN moved the completer past the request. If
+ *    nothing followed it, the QP hung: a timeout retries nothing once the
+ *    requester's PSN is not past the completer's, and no ACK of the
+ *    request comes again. If requests followed, the next retry started
+ *    at the completer's PSN with the old request fully consumed: an empty
+ *    ONLY of it took the PSN of the next request and every later request
+ *    moved up one PSN, where the responder took them for duplicates (an
+ *    atomic answered from its replay, a SEND eating a receive WQE);
+ *  - an answer to a later PSN was dropped. A responder that NAKs the
+ *    next request ends its side and answers nothing more: the request
+ *    was resent for ever (retry_cnt 7), and the NAK never reached the
+ *    request it failed.
+ * Patch 0015 takes the answered request from the requester: it completes,
+ * and the rest of it is not sent again.
  *
  * Made deterministic here: the QP is connected afresh (PSNs from 0, the
- * local ACK timeout @timeout); the peer receives request A of @op
- * (RT_PKTS packets), and with @with_b request B (8 bytes, PSN RT_PKTS),
- * without answering; a plug qdisc then holds what rxe retransmits after
- * its ACK timeout, and rxe stops in the middle of A (its in-flight skb
- * limit). The peer ACKs A's last PSN, and the plug opens: rxe sends the
- * rest of A, which must then complete successfully without another ACK.
- * With B the peer stays silent until the next timeout's retransmission
- * has resent PSN RT_PKTS, then ACKs B, which must complete successfully.
- * Every PSN must carry the same request each time.
+ * local ACK timeout @timeout, a peer QPN of its own for each round); the
+ * peer receives request A of @op (RT_PKTS packets) and, unless @mode is
+ * RT_ALONE, request B (8 bytes, PSN RT_PKTS), without answering; a plug
+ * qdisc then holds what rxe retransmits after its ACK timeout, and rxe
+ * stops in the middle of A (its in-flight skb limit). The peer answers
+ * (RT_ACK_B: an ACK of B, RT_NAK_B: B's NAK, otherwise an ACK of A's last
+ * PSN, with RT_RNR after an RNR NAK of A's first PSN), and A must then
+ * complete successfully while its retransmission is still held, B with
+ * the status of its answer. Unanswered, B must come again at its own PSN
+ * after the plug opens, and again after the next timeout, and complete
+ * on its ACK. Every PSN must carry the same request each time.
  */
 static void rt_round(struct __test_metadata *_metadata,
 		     FIXTURE_DATA(fuzz) *self, enum ibv_wr_opcode op,
 		     enum rt_mode mode, uint8_t *src, size_t len,
 		     uint8_t timeout)
 {
+	static const char * const names[] = {
+		[RT_RNR] = "WRITE, RNR NAK", [RT_ACK_B] = "WRITE, B's ACK",
+		[RT_NAK_B] = "WRITE, B's NAK",
+	};
+	const char *name = names[mode] ? names[mode] :
+			   op == IBV_WR_SEND ? "SEND" : "WRITE";
+	bool answer_b = mode == RT_ACK_B || mode == RT_NAK_B;
 	bool with_b = mode != RT_ALONE;
+	enum ibv_wc_status want_b = mode == RT_NAK_B ? IBV_WC_REM_ACCESS_ERR :
+				    IBV_WC_SUCCESS;
 	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
 	struct rt_seen seen[RT_PKTS + 2] = { 0 };
-	const char *name = mode == RT_RNR ? "WRITE, RNR NAK" :
-			   op == IBV_WR_SEND ? "SEND" : "WRITE";
 	uint32_t last = with_b ? RT_PKTS : RT_PKTS - 1;
 	unsigned int count[RT_PKTS + 2];
 	struct ibv_sge sge[2];
 	struct ibv_send_wr wr[2], *bad;
 	struct ibv_wc wc;
-	long long backlog, sq_psn;
+	long long backlog;
 	long retries;
 	int i;
 
-	ASSERT_EQ(0, vu_qp_connect_to(&self->v, self->qp, PEER_QPN,
+	/* a QPN of its own: what an earlier round left is not this one's */
+	self->rt_dqpn = PEER_QPN + 1 + mode * 2 + (op == IBV_WR_SEND);
+	ASSERT_EQ(0, vu_qp_connect_to(&self->v, self->qp, self->rt_dqpn,
 				      &self->peer_gid, 7, timeout));
 	retries = tu_read_long(RT_RETRIES);
 	ASSERT_LE(0, retries);
@@ -1280,38 +1296,35 @@ static void rt_round(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug block"));
 	backlog = rt_poll(self, rt_retransmitted, retries, 1);
 	ASSERT_LE(1, backlog) TH_LOG("%s: no retransmission after the timeout", name);
+	backlog = plug_backlog();
+	ASSERT_GT(RT_PKTS, backlog)
+		TH_LOG("%s: the plug holds %lld packets, all of A's retransmission",
+		       name, backlog);
 
-	/*
-	 * The first transmission's ACK of A, late. With RT_RNR, an RNR
-	 * NAK of A's first PSN before it: its retry comes while A is still
-	 * in the plug, after the ACK (rxe's send PSN jumps from inside A
-	 * to its end).
-	 */
 	if (mode == RT_RNR)
 		rt_aeth(_metadata, self, RT_RNR_NAK, 0);
-	rt_aeth(_metadata, self, RT_ACK, RT_PKTS - 1);
-	ASSERT_EQ(0, ibv_poll_cq(self->cq, 1, &wc))
-		TH_LOG("%s: A completed before its retransmission ended: the ACK came too early for this test",
-		       name);
-	if (mode == RT_RNR) {
-		sq_psn = rt_poll(self, rt_sq_psn, 0, RT_PKTS - 1);
-		ASSERT_LE(RT_PKTS - 1, sq_psn)
-			TH_LOG("%s: no retry after the RNR NAK (send PSN %lld)",
-			       name, sq_psn);
-	}
-	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug release_indefinite"));
-	ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS - 1, 1))
-		TH_LOG("%s: the rest of A did not come after the plug opened", name);
+	rt_aeth(_metadata, self, mode == RT_NAK_B ? RT_ACCESS_NAK : RT_ACK,
+		answer_b ? RT_PKTS : RT_PKTS - 1);
 	ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc))
-		TH_LOG("%s: A never completed, although the peer acknowledged all of it",
+		TH_LOG("%s: A never completed, although the peer answered all of it",
 		       name);
 	EXPECT_EQ(0, wc.wr_id);
 	EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
 		TH_LOG("%s A: %s", name, ibv_wc_status_str(wc.status));
-	ksft_print_msg("%s: the plug held %lld packets; A completed\n",
+	if (answer_b) {
+		ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc))
+			TH_LOG("%s: B never completed", name);
+		EXPECT_EQ(1, wc.wr_id);
+		EXPECT_EQ(want_b, wc.status)
+			TH_LOG("%s B: %s, want %s", name,
+			       ibv_wc_status_str(wc.status),
+			       ibv_wc_status_str(want_b));
+	}
+	ksft_print_msg("%s: A completed while the plug held %lld packets of its retransmission\n",
 		       name, backlog);
-	if (with_b) {
-		/* B after the rest of A, then again after the next timeout */
+	ASSERT_EQ(0, sh("tc qdisc change dev odpfz0 root plug release_indefinite"));
+	if (with_b && !answer_b) {
+		/* B when the plug opens, then again after the next timeout */
 		ASSERT_TRUE(rt_take(_metadata, self, seen, count, RT_PKTS, 2))
 			TH_LOG("%s: B came %u times after A", name,
 			       count[RT_PKTS]);
@@ -1326,7 +1339,8 @@ static void rt_round(struct __test_metadata *_metadata,
 
 /*
  * rt_round() with WRITEs and with SENDs, each alone and with B; then
- * with WRITEs, B and an RNR NAK.
+ * with WRITEs and B: with an RNR NAK, and with B answered (ACK, NAK)
+ * while A is resent.
  */
 TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 {
@@ -1350,6 +1364,10 @@ TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 		 timeout);
 	rt_round(_metadata, self, IBV_WR_SEND, RT_WITH_B, src, len, timeout);
 	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_RNR, src, len,
+		 timeout);
+	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_ACK_B, src, len,
+		 timeout);
+	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_NAK_B, src, len,
 		 timeout);
 }
 
