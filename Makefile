@@ -13,6 +13,13 @@
 #                 comparison in boots without debug options, on our rxe
 #                 and on Debian sid's 7.x rxe (upstream ODP) side by side
 #                 (perf/abba.sh; about 30 minutes; results in perf/results/)
+#   make bench-lat  ODP - pinned latency (ib_write_lat, 8 B and 64 KiB),
+#                 ABBA pairs in boots with one host thread per vCPU, ours
+#                 and sid's 7.x (perf/abba.sh --lat)
+#   make bench-sweep  ib_write_bw against message size (4 KiB to 8 MiB),
+#                 pinned, ODP and implicit ODP, and first-touch cost
+#                 against pages, with PNG plots (perf/sweep.sh; results in
+#                 perf/results/)
 #   make interop  the two-guest interop matrix (tests/interop): our rxe
 #                 against ours, Debian's stock rxe and sid's upstream rxe
 #                 on a wire, every byte checked, under loss and churn;
@@ -46,7 +53,7 @@ KERNEL ?= $(shell $(TOP)/scripts/kernel-env.sh --list | head -n 1)
 KVER := $(shell $(TOP)/scripts/kernel-env.sh --kver $(KERNEL))
 KCACHE := $(RXE_ODP_CACHE)/$(KVER)
 
-.PHONY: all modules kernel check check-debug stress demo bench interop fuzz doctor lint clean dkms-install dkms-remove
+.PHONY: all modules kernel check check-debug stress demo bench bench-sweep bench-lat interop fuzz doctor lint clean dkms-install dkms-remove
 
 DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
 
@@ -75,6 +82,12 @@ demo: modules
 
 bench: modules
 	perf/abba.sh --kernel $(KERNEL) --kernel sid
+
+bench-sweep: modules
+	perf/sweep.sh --kernel $(KERNEL)
+
+bench-lat: modules
+	perf/abba.sh --lat --kernel $(KERNEL) --kernel sid
 
 FUZZ_MINUTES ?= 60
 FUZZ_SEED ?= $(shell date +%s)

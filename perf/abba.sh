@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# abba.sh [--pairs N] [--iters N] [--kernel NAME] [--build DIR]
-#         [--only NAME,...] [--no-save]   (host; make bench)
+# abba.sh [--lat] [--pairs N] [--iters N] [--kernel NAME] [--build DIR]
+#         [--only NAME,...] [--no-save]   (host; make bench, make bench-lat)
 #
 # ODP against pinned on rxe0 with Debian's perftest 4.5, measured so that
 # a few per cent can be told apart: one guest boot without debug options
@@ -20,6 +20,15 @@
 #   write.q1 read.q1 send.q1     ib_{write,read,send}_bw, 1 QP
 #   write.q4 read.q4 send.q4     the same with 4 QPs on one MR (-q 4)
 #   write.64B        ib_write_bw -s 64 -n 20000, message rate
+# The boot's copy limit comes first and last (perf/copy-limit.c: one
+# CPU's memcpy and crc32 bandwidth, the work rxe does per byte), and the
+# table puts ib_write_bw (pinned and ODP, 1 QP) beside memcpy.
+# --lat compares latency instead (ib_write_lat, typical latency in us,
+# 8 B and 64 KiB; B - A is reported beside B / A), in a boot with one
+# host thread per vCPU (run-in-guest.sh --mttcg): in round-robin TCG two
+# processes that busy-poll for each other take turns at the guest's tick,
+# and every latency comes out near 4 ms. Such a boot needs both host
+# cores, so with several --kernel the boots run one after the other.
 # Each 64 KiB run moves --iters messages (default 2000; -n ITERS/QPS per
 # QP) after perftest's --perform_warm_up (write, read), which takes the
 # ODP first-touch faults out of the measurement (ib_send_bw has none: its
@@ -40,8 +49,8 @@
 # perf/results/abba-DATE-KERNEL[+KERNEL...].{md,json} (unless --no-save).
 # Raw reports and guest logs: build/perf/abba-DATE-KERNEL-PID/.
 #
-# Internally: abba.sh --guest OUTDIR PAIRS ITERS ONLY runs the pairs in
-# the guest.
+# Internally: abba.sh --guest OUTDIR PAIRS ITERS ONLY SET runs the pairs
+# of comparison set SET (bw, lat) in the guest.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,6 +66,11 @@ comparisons=(
 	'read.q4|ib_read_bw|-q 4|-q 4 --odp|bw'
 	'send.q4|ib_send_bw|-q 4|-q 4 --odp|bw'
 	'write.64B|ib_write_bw|-q 1 -s 64 -n 20000|-q 1 -s 64 -n 20000 --odp|rate'
+)
+comparisons_lat=(
+	'noise.lat.8B|ib_write_lat|-s 8 -n 2000|-s 8 -n 2000|lat_typ'
+	'lat.8B|ib_write_lat|-s 8 -n 2000|-s 8 -n 2000 --odp|lat_typ'
+	'lat.64K|ib_write_lat|-s 65536 -n 500|-s 65536 -n 500 --odp|lat_typ'
 )
 
 # run_one JSON TOOL ARGS...: one perftest run; a failure leaves no JSON
@@ -89,6 +103,7 @@ guest() {
 		echo "pairs=$pairs"
 		echo "iters=$iters"
 	} >"$out/meta.txt"
+	"$here/out/copy-limit" >"$out/copy.start.txt"
 	for pair in $(seq "$pairs"); do
 		for c in "${comparisons[@]}"; do
 			IFS="|" read -r name tool a b _ <<<"$c"
@@ -110,6 +125,7 @@ guest() {
 			done
 		done
 	done
+	"$here/out/copy-limit" >"$out/copy.end.txt"
 }
 
 # summarise OUTDIR: print the boot's table; write it and every sample to
@@ -144,7 +160,10 @@ for name, tool, a, b, metric in comps:
         continue
     ratios = [samples['B'][p] / samples['A'][p] for p in range(1, pairs + 1)
               if p in samples['A'] and p in samples['B'] and samples['A'][p]]
+    diffs = [samples['B'][p] - samples['A'][p] for p in range(1, pairs + 1)
+             if p in samples['A'] and p in samples['B']]
     q1, q3 = quartiles(ratios)
+    d1, d3 = quartiles(diffs)
     rows.append({
         'name': name, 'tool': tool, 'A': a, 'B': b, 'metric': metric,
         'A_samples': [samples['A'].get(p) for p in range(1, pairs + 1)],
@@ -154,23 +173,26 @@ for name, tool, a, b, metric in comps:
         'ratios': ratios,
         'ratio_median': statistics.median(ratios) if ratios else None,
         'ratio_q1': q1, 'ratio_q3': q3,
+        'diffs': diffs, 'diff_median': statistics.median(diffs) if diffs else None,
+        'diff_q1': d1, 'diff_q3': d3,
         'failed_runs': 2 * pairs - len(samples['A']) - len(samples['B']),
     })
 
 def f(v, spec):
     return '-' if v is None else format(v, spec)
 
-unit = {'bw': 'MB/s', 'rate': 'Mpps'}
+unit = {'bw': 'MB/s', 'rate': 'Mpps', 'lat_typ': 'us'}
+specs = {'bw': '.2f', 'rate': '.4f', 'lat_typ': '.1f'}
 lines = [
     f"ODP ÷ pinned on rxe0, {meta['kernel']}, perftest {meta['perftest']}, "
-    f"{pairs} ABBA pairs of {meta['iters']} messages, one boot "
-    f"({datetime.date.today()})",
+    f"{pairs} ABBA pairs, one boot (TCG thread={meta.get('tcg', 'single')}, "
+    f"{datetime.date.today()})",
     '',
     '| comparison | tool | A | B | A median | B median | B ÷ A, median of pairs | IQR | pairs | failed runs |',
     '|---|---|---|---|---:|---:|---:|---|---:|---:|',
 ]
 for r in rows:
-    spec = '.2f' if r['metric'] == 'bw' else '.4f'
+    spec = specs[r['metric']]
     lines.append(
         f"| {r['name']} | {r['tool']} | {r['A']} | {r['B']} | "
         f"{f(r['A_median'], spec)} {unit[r['metric']]} | "
@@ -178,15 +200,47 @@ for r in rows:
         f"**{f(r['ratio_median'], '.3f')}** | "
         f"{f(r['ratio_q1'], '.3f')} … {f(r['ratio_q3'], '.3f')} | "
         f"{len(r['ratios'])} | {r['failed_runs']} |")
-if failed:
-    lines += ['', f'{len(failed)} failed runs:'] + [f'- {l}' for l in failed]
-text = '\n'.join(lines) + '\n'
+lat = [r for r in rows if r['metric'] == 'lat_typ']
+if lat:
+    lines += ['', 'Typical latency (perftest t_typical), B − A, median of the '
+              'per-pair differences:', '',
+              '| comparison | B − A µs | IQR µs |', '|---|---:|---|']
+    for r in lat:
+        lines.append(f"| {r['name']} | **{f(r['diff_median'], '.1f')}** | "
+                     f"{f(r['diff_q1'], '.1f')} … {f(r['diff_q3'], '.1f')} |")
+def kv(path):
+    d = {}
+    if os.path.exists(path):
+        for l in open(path):
+            k, _, v = l.strip().partition(' ')
+            if k and not k.startswith('#'):
+                d[k] = v if k.endswith('.driver') else float(v)
+    return d
+copy = {w: kv(f'{out}/copy.{w}.txt') for w in ('start', 'end')}
+memcpy = [copy[w]['memcpy'] for w in copy if 'memcpy' in copy[w]]
+over_memcpy = {}
+if memcpy:
+    lines += ['', "The boot's copy limit (perf/copy-limit.c, one CPU, 64 KiB "
+              'buffers, MiB/s, at the start → at the end of the boot):', '']
+    for k in ('memcpy', 'crc32', 'crc32-generic', 'crc32-pclmul', 'memcpy_crc32'):
+        if k in copy['start'] or k in copy['end']:
+            name = k + (f" ({copy['start'].get('crc32.driver', '?')})" if k == 'crc32' else '')
+            lines.append(f"- {name}: {f(copy['start'].get(k), '.0f')} → {f(copy['end'].get(k), '.0f')}")
+    w = next((r for r in rows if r['name'] == 'write.q1'), None)
+    if w:
+        m = statistics.mean(memcpy)
+        over_memcpy = {'memcpy_mean': m, 'pinned': w['A_median'] and w['A_median'] / m,
+                       'odp': w['B_median'] and w['B_median'] / m}
+        lines.append(f"- ib_write_bw (64 KiB, 1 QP) ÷ memcpy: pinned {f(over_memcpy['pinned'], '.3f')}, "
+                     f"ODP {f(over_memcpy['odp'], '.3f')}")
+text = pj.table_text(lines, failed)
 print(text, end='')
 doc = {'date': datetime.datetime.now().isoformat(timespec='seconds'),
        'method': 'perf/abba.sh: one QEMU TCG guest boot without debug '
                  'options; interleaved ABBA pairs; per comparison the '
                  'median and quartiles of the per-pair ratios B / A',
-       'units': unit, 'meta': meta, 'failed': failed, 'results': rows}
+       'units': unit, 'meta': meta, 'failed': failed, 'results': rows,
+       'copy_limit': copy, 'write_bw_over_memcpy': over_memcpy}
 with open(f'{out}/summary.json', 'w') as fh:
     json.dump(doc, fh, indent=1)
     fh.write('\n')
@@ -234,14 +288,16 @@ EOF
 
 case ${1:-} in
 --guest)
+	[ "${6:-bw}" = bw ] || comparisons=("${comparisons_lat[@]}")
 	guest "$2" "$3" "$4" "${5:-}"
 	exit 0
 	;;
 esac
 
-pairs=6 iters=2000 save=1 kernels=() only='' build=()
+pairs=6 iters=2000 save=1 kernels=() only='' build=() set=bw boot=()
 while [ $# -gt 0 ]; do
 	case $1 in
+	--lat) set=lat boot=(--mttcg); comparisons=("${comparisons_lat[@]}") ;;
 	--pairs) pairs=$2; shift ;;
 	--iters) iters=$2; shift ;;
 	--kernel) kernels+=("$2"); shift ;;
@@ -254,6 +310,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#kernels[@]} -gt 0 ] || kernels=("$("$top/scripts/kernel-env.sh" --list | head -n 1)")
 
+make -s -C "$here" >/dev/null
 # One boot per kernel, side by side (a guest runs on one host thread).
 stamp=$(date +%Y%m%d-%H%M%S)
 outs=() pids=()
@@ -262,10 +319,13 @@ for k in "${kernels[@]}"; do
 	out=$top/build/perf/abba-$stamp-$k-$$
 	mkdir -p "$out"
 	outs+=("$out")
-	"$top/tests/vm/run-in-guest.sh" --bench --kernel "$k" "${build[@]}" \
-		--timeout 14400 --quiet --out "$out" -- \
-		"$0" --guest /results "$pairs" "$iters" "$only" >"$out/host.log" 2>&1 &
+	"$top/tests/vm/run-in-guest.sh" --bench "${boot[@]}" --kernel "$k" \
+		"${build[@]}" --timeout 14400 --quiet --out "$out" -- \
+		"$0" --guest /results "$pairs" "$iters" "$only" "$set" \
+		>"$out/host.log" 2>&1 &
 	pids+=($!)
+	# a --mttcg boot takes both host cores
+	[ "$set" = bw ] || wait "$!" || true
 done
 rc=0
 for i in "${!pids[@]}"; do
@@ -274,6 +334,7 @@ done
 echo "guest runs: $((SECONDS - start)) s (logs in ${outs[*]})"
 [ "$rc" = 0 ] || exit 1
 for out in "${outs[@]}"; do
+	echo "tcg=$([ "$set" = bw ] && echo single || echo multi)" >>"$out/meta.txt"
 	summarise "$out"
 	echo
 done

@@ -2,17 +2,21 @@
 /*
  * first-touch: what a device fault adds to an RDMA WRITE, per page.
  *
- *   first-touch [-n PAGES] [-r ROUNDS]
+ *   first-touch [-n PAGES] [-r ROUNDS] [-s SPAN]
  *
  * Each round maps PAGES (default 1024) anonymous 4 KiB pages
  * (MADV_NOHUGEPAGE) that the CPU has not touched, registers an ODP MR over
  * them and sends one 8-byte RDMA WRITE to each page in turn through a
  * loopback RC QP pair, waiting for each: every WRITE faults its page in
  * (cold). Then it does the same again on the now resident pages (warm).
+ * With -s SPAN, each WRITE fills SPAN pages instead (PAGES rounded up to
+ * a multiple of SPAN), so its first touch faults SPAN pages.
  * It prints, per round, the mean cold and warm WRITE in microseconds and
  * the fault's share, (cold - warm) / warm, then the median share over the
- * ROUNDS (default 5) rounds. Runs in the guest, against whatever rxe is
- * loaded (ODP needed).
+ * ROUNDS (default 5) rounds, and a last line of medians for scripts
+ * (perf/sweep.sh): "first-touch span S cold_us C warm_us W
+ * extra_per_page_us (C - W) / S share (C - W) / W". Runs in the guest,
+ * against whatever rxe is loaded (ODP needed).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -36,27 +40,6 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/* One 8-byte WRITE to each page of @mr; the mean time of one, in us. */
-static double write_each_page(struct vu_ctx *v, struct vu_qp_pair *p,
-			      struct ibv_mr *lmr, struct ibv_mr *mr,
-			      size_t pages, size_t psz)
-{
-	double start = now_us();
-	size_t i;
-
-	for (i = 0; i < pages; i++) {
-		uint64_t raddr = (uintptr_t)mr->addr + i * psz;
-
-		if (vu_post_send(v, &p->a, IBV_WR_RDMA_WRITE, i, lmr->addr, 8,
-				 lmr->lkey, raddr, mr->rkey) ||
-		    vu_wait_ok(v, &p->a, i, IBV_WC_RDMA_WRITE)) {
-			fprintf(stderr, "first-touch: WRITE %zu failed\n", i);
-			exit(1);
-		}
-	}
-	return (now_us() - start) / pages;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -64,33 +47,72 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * One WRITE to each @span pages of @mr (8 bytes if @span is 1, else all
+ * of them); the mean time of one, in us.
+ */
+static double write_each_span(struct vu_ctx *v, struct vu_qp_pair *p,
+			      struct ibv_mr *lmr, struct ibv_mr *mr,
+			      size_t pages, size_t span, size_t psz)
+{
+	uint32_t len = span == 1 ? 8 : span * psz;
+	double start = now_us();
+	size_t i;
+
+	for (i = 0; i < pages / span; i++) {
+		uint64_t raddr = (uintptr_t)mr->addr + i * span * psz;
+
+		if (vu_post_send(v, &p->a, IBV_WR_RDMA_WRITE, i, lmr->addr, len,
+				 lmr->lkey, raddr, mr->rkey) ||
+		    vu_wait_ok(v, &p->a, i, IBV_WC_RDMA_WRITE)) {
+			fprintf(stderr, "first-touch: WRITE %zu failed\n", i);
+			exit(1);
+		}
+	}
+	return (now_us() - start) / (pages / span);
+}
+
+/* The median of @n values (sorts them). */
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
 int main(int argc, char **argv)
 {
-	size_t pages = 1024, rounds = 5, psz = getpagesize(), r;
+	size_t pages = 1024, rounds = 5, span = 1, psz = getpagesize(), r;
 	struct vu_config cfg;
 	struct vu_qp_pair p;
 	struct ibv_mr *lmr;
 	struct vu_ctx v;
-	double *share;
-	uint64_t word = 42;
+	double *share, *cold_us, *warm_us;
+	uint8_t *src;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:s:")) != -1) {
 		if (opt == 'n')
 			pages = strtoul(optarg, NULL, 0);
 		else if (opt == 'r')
 			rounds = strtoul(optarg, NULL, 0);
+		else if (opt == 's')
+			span = strtoul(optarg, NULL, 0);
 		else
 			return 2;
 	}
-	if (!pages || !rounds)
+	if (!pages || !rounds || !span || span > 4096)
 		return 2;
+	pages = (pages + span - 1) / span * span;
 	share = calloc(rounds, sizeof(*share));
+	cold_us = calloc(rounds, sizeof(*cold_us));
+	warm_us = calloc(rounds, sizeof(*warm_us));
+	src = calloc(span, psz);
 	vu_config_init(&cfg);
-	if (!share || vu_config_from_env(&cfg) || vu_open(&v, &cfg) ||
+	if (!share || !cold_us || !warm_us || !src ||
+	    vu_config_from_env(&cfg) || vu_open(&v, &cfg) ||
 	    vu_qp_pair_create(&v, &p))
 		return 1;
-	lmr = vu_reg_mr(&v, &word, sizeof(word), IBV_ACCESS_LOCAL_WRITE);
+	lmr = vu_reg_mr(&v, src, span * psz, IBV_ACCESS_LOCAL_WRITE);
 	if (!lmr)
 		return 1;
 
@@ -107,20 +129,28 @@ int main(int argc, char **argv)
 		mr = vu_reg_mr(&v, buf, pages * psz, ACC_ODP);
 		if (!mr)
 			return 1;
-		cold = write_each_page(&v, &p, lmr, mr, pages, psz);
-		warm = write_each_page(&v, &p, lmr, mr, pages, psz);
+		cold = write_each_span(&v, &p, lmr, mr, pages, span, psz);
+		warm = write_each_span(&v, &p, lmr, mr, pages, span, psz);
+		cold_us[r] = cold;
+		warm_us[r] = warm;
 		share[r] = (cold - warm) / warm;
 		printf("%-6zu %10.1f %10.1f %8.2f\n", r, cold, warm, share[r]);
 		vu_dereg_mr(&v, mr);
 		munmap(buf, pages * psz);
 	}
-	qsort(share, rounds, sizeof(*share), cmp_double);
 	printf("median share of a fault in a cold WRITE: %.2f of a warm WRITE "
-	       "(%zu rounds of %zu pages)\n", share[rounds / 2], rounds,
-	       pages);
+	       "(%zu rounds of %zu pages, %zu a WRITE)\n",
+	       median(share, rounds), rounds, pages, span);
+	printf("first-touch span %zu cold_us %.2f warm_us %.2f extra_per_page_us %.3f share %.3f\n",
+	       span, median(cold_us, rounds), median(warm_us, rounds),
+	       (median(cold_us, rounds) - median(warm_us, rounds)) / span,
+	       median(share, rounds));
 	vu_dereg_mr(&v, lmr);
 	vu_qp_pair_destroy(&v, &p);
 	vu_close(&v);
+	free(src);
+	free(warm_us);
+	free(cold_us);
 	free(share);
 	return 0;
 }

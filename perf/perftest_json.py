@@ -87,6 +87,14 @@ def summary(path):
     }
 
 
+def table_text(lines, failed):
+    """The markdown of a table's @lines, the runs in @failed listed after
+    it (a benchmark counts a failed run, it never drops it silently)."""
+    if failed:
+        lines = lines + ['', f'{len(failed)} failed runs:'] + [f'- {l}' for l in failed]
+    return '\n'.join(lines) + '\n'
+
+
 def finite(v):
     return v is None or (v == v and abs(v) != float('inf'))
 

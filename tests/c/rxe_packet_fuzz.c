@@ -968,6 +968,58 @@ TEST_F_TIMEOUT(fuzz, drops_or_naks, 7200)
 }
 
 /*
+ * A duplicate READ whose MR has been deregistered since the original was
+ * answered (the lifetime matrix found it on the debug kernel: a peer's
+ * late retransmission of a READ it had completed reached the responder
+ * after the MR's teardown). Stock rxe NAKed the duplicate and moved the
+ * QP to the error state: the peer, past that PSN, ignored the NAK and
+ * waited for answers to its later requests that never came. Patch 0016
+ * NAKs the duplicate's PSN and keeps the QP: the next request (the
+ * probe) is answered.
+ */
+TEST_F_TIMEOUT(fuzz, replayed_read_of_a_gone_mr_keeps_the_qp, 300)
+{
+	static const int access[] = { ACC_ALL, ACC_ALL | IBV_ACCESS_ON_DEMAND };
+	struct fz_pkt k;
+	struct ibv_mr *mr;
+	uint8_t e[16], nak = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(access) / sizeof(access[0]); i++) {
+		const char *kind = access[i] & IBV_ACCESS_ON_DEMAND ?
+				   "ODP" : "pinned";
+
+		mr = vu_reg_mr(&self->v, self->probe, 4096, access[i]);
+		ASSERT_NE(NULL, mr);
+		reth(e, (uintptr_t)self->probe, mr->rkey, 8);
+		build(&k, self->qp->qp_num, OP_READ_REQ, self->epsn, e, 16,
+		      NULL, 0);
+		send_pkt(_metadata, self, &k);
+		ASSERT_EQ(ANS_ANSWERED, await(_metadata, self, self->epsn,
+					      OP_READ_RESP_ONLY, &nak))
+			TH_LOG("%s: the first READ was not answered", kind);
+		self->epsn = psn_at(self, 1);
+
+		/* the MR goes; the READ comes again, as a duplicate */
+		ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
+		send_pkt(_metadata, self, &k);
+		ASSERT_EQ(ANS_NAK, await(_metadata, self, psn_at(self, -1),
+					 OP_READ_RESP_ONLY, &nak))
+			TH_LOG("%s: the duplicate READ of a deregistered MR was answered, or not at all",
+			       kind);
+		EXPECT_EQ(0x62, nak) TH_LOG("%s: NAK syndrome %#x", kind, nak);
+
+		/* the QP lives on: the probe (a READ at the next PSN) */
+		send_probe(_metadata, self);
+		ASSERT_EQ(ANS_ANSWERED, await(_metadata, self, self->epsn,
+					      OP_READ_RESP_ONLY, &nak))
+			TH_LOG("%s: the QP did not answer the request after the duplicate (NAK %#x)",
+			       kind, nak);
+		self->epsn = psn_at(self, 1);
+	}
+}
+
+/*
  * A response that fits no outstanding request (rxe_fuzz found one: a
  * FETCH_ADD on a QP just reset and reconnected, its PSNs at 0 again,
  * completed as a success with its result buffer untouched): the peer

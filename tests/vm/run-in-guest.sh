@@ -32,6 +32,9 @@
 #                  for it (default build/<its kver>/: scripts/build-modules.sh
 #                  --debug); KASAN reports every error, not the first only
 #   --smp N        guest vCPUs (default 2)
+#   --mttcg        one host thread per vCPU (thread=multi, see below):
+#                  processes that busy-poll on different vCPUs run at the
+#                  same time (perf/latency.sh)
 #   --wire LPORT:RPORT
 #                  a virtio-net NIC (eth0) whose frames go as UDP
 #                  datagrams from 127.0.0.1:LPORT to 127.0.0.1:RPORT
@@ -53,7 +56,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build='' debug_opts=1
 debug_kernel=0
-smp=2 wire='' ip=10.0.1.1/24 mtu=1500
+smp=2 wire='' ip=10.0.1.1/24 mtu=1500 tcg_thread=single
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift ;;
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
 	--bench) debug_opts=0 ;;
 	--debug) debug_kernel=1 ;;
 	--smp) smp=$2; shift ;;
+	--mttcg) tcg_thread=multi ;;
 	--wire) wire=$2; shift ;;
 	--ip) ip=$2; shift ;;
 	--mtu) mtu=$2; shift ;;
@@ -209,9 +213,12 @@ status=0
 # sometimes executed a stale int3 while the other one live-patched a
 # static key (text_poke_bp) and the guest died with "Fatal exception in
 # interrupt" in sched_clock_cpu, twice in boots under a busy host (QEMU
-# 7.2). Round-robin TCG keeps cross-modified code coherent.
+# 7.2). Round-robin TCG keeps cross-modified code coherent. --mttcg takes
+# that risk for latency measurements: in round-robin TCG a vCPU that
+# busy-polls runs until an interrupt (a tick) stops it, so two processes
+# that poll for each other take turns at the tick.
 timeout --kill-after=10 "$timeout" \
-	qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp "$smp" -m "$mem" \
+	qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -cpu max -smp "$smp" -m "$mem" \
 	-nodefaults -no-reboot "${net_args[@]}" -display none \
 	-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
 	-kernel "$kcache/image/boot/vmlinuz-$kver" -initrd "$initrd" \

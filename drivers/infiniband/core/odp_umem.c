@@ -532,16 +532,20 @@ static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 /*
  * The pfn of a recorded page usable for the access, or 0 if it must be
  * faulted first (pfn 0 is never a user page). A huge page's entry
- * covers all of it.
+ * covers all of it. The huge table is looked at only when it holds
+ * something: entries come and go under the write side of umem->lock,
+ * which the caller excludes, and a slot reserved meanwhile
+ * (odp_reserve()) holds no entry.
  */
 static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
 				    unsigned long va, bool write)
 {
 	unsigned long val, sub = 0;
-	void *entry;
+	void *entry = NULL;
 
 	lockdep_assert_held(&umem->lock);
-	entry = xa_load(&umem->huge, va >> PMD_SHIFT);
+	if (!xa_empty(&umem->huge))
+		entry = xa_load(&umem->huge, va >> PMD_SHIFT);
 	if (entry)
 		sub = (va & ~PMD_MASK) >> PAGE_SHIFT;
 	else
@@ -591,7 +595,8 @@ static void odp_mark_dirty(unsigned long pfn)
 /*
  * One stay in the read-side section: run @fn on [*@va, @end), at most
  * ODP_STAY_PAGES pages of it, all or nothing. Every page of the stay is
- * checked first, so an access that fails leaves its memory untouched.
+ * looked up first, once, so an access that fails leaves its memory
+ * untouched.
  * Return: 0 with *@va advanced past the stay, -ENOENT with *@missing at
  * the first page that must be faulted (nothing done), or @fn's error.
  */
@@ -600,21 +605,24 @@ static int odp_access_stay(struct odp_mirror_umem *umem, unsigned long *va,
 			   odp_mirror_access_fn fn, void *ctx,
 			   unsigned long *missing)
 {
-	unsigned long stay_end, addr;
+	unsigned long pfns[ODP_STAY_PAGES];
+	unsigned long first = *va & PAGE_MASK, stay_end, addr;
+	unsigned int i;
 	size_t n;
 	int ret = 0;
 
-	stay_end = min(end, (*va & PAGE_MASK) + ODP_STAY_PAGES * PAGE_SIZE);
+	stay_end = min(end, first + ODP_STAY_PAGES * PAGE_SIZE);
 	odp_down_read(&umem->lock);
-	for (addr = *va & PAGE_MASK; addr < stay_end; addr += PAGE_SIZE) {
-		if (!odp_usable_pfn(umem, addr, write)) {
+	for (i = 0, addr = first; addr < stay_end; i++, addr += PAGE_SIZE) {
+		pfns[i] = odp_usable_pfn(umem, addr, write);
+		if (!pfns[i]) {
 			*missing = addr;
 			ret = -ENOENT;
 			goto out;
 		}
 	}
 	for (addr = *va; fn && addr < stay_end; addr += n) {
-		unsigned long pfn = odp_usable_pfn(umem, addr, write);
+		unsigned long pfn = pfns[(addr - first) >> PAGE_SHIFT];
 		void *kaddr;
 
 		if (write)
