@@ -313,7 +313,12 @@ done
 make -s -C "$here" >/dev/null
 # One boot per kernel, side by side (a guest runs on one host thread).
 stamp=$(date +%Y%m%d-%H%M%S)
-outs=() pids=()
+outs=() pids=() rc=0
+# wait_boot I: wait for boot I; a failed one sets rc
+wait_boot() {
+	wait "${pids[$1]}" ||
+		{ rc=1; echo "abba: the boot of ${kernels[$1]} failed, see ${outs[$1]}/host.log" >&2; }
+}
 start=$SECONDS
 for k in "${kernels[@]}"; do
 	out=$top/build/perf/abba-$stamp-$k-$$
@@ -324,13 +329,14 @@ for k in "${kernels[@]}"; do
 		"$0" --guest /results "$pairs" "$iters" "$only" "$set" \
 		>"$out/host.log" 2>&1 &
 	pids+=($!)
-	# a --mttcg boot takes both host cores
-	[ "$set" = bw ] || wait "$!" || true
+	# a --mttcg boot takes both host cores: one at a time
+	[ "$set" = bw ] || wait_boot $((${#pids[@]} - 1))
 done
-rc=0
-for i in "${!pids[@]}"; do
-	wait "${pids[$i]}" || { rc=1; echo "abba: the boot of ${kernels[$i]} failed, see ${outs[$i]}/host.log" >&2; }
-done
+if [ "$set" = bw ]; then
+	for i in "${!pids[@]}"; do
+		wait_boot "$i"
+	done
+fi
 echo "guest runs: $((SECONDS - start)) s (logs in ${outs[*]})"
 [ "$rc" = 0 ] || exit 1
 for out in "${outs[@]}"; do

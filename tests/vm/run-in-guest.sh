@@ -34,7 +34,7 @@
 #   --smp N        guest vCPUs (default 2)
 #   --mttcg        one host thread per vCPU (thread=multi, see below):
 #                  processes that busy-poll on different vCPUs run at the
-#                  same time (perf/latency.sh)
+#                  same time (perf/abba.sh --lat)
 #   --wire LPORT:RPORT
 #                  a virtio-net NIC (eth0) whose frames go as UDP
 #                  datagrams from 127.0.0.1:LPORT to 127.0.0.1:RPORT
