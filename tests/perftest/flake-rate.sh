@@ -5,9 +5,9 @@
 #
 # Run one perftest benchmark N times between two processes on rxe0
 # (perf/perftest-pair.sh) and count how each run ended: ok, the send
-# status 11/4 pair, a clock calibration failure, other failures. This is
-# how the retries of tests/perftest/run.sh are justified, e.g. on stock
-# rxe:
+# status 11/4 pair, a clock calibration complaint (either side, fatal or
+# not), other failures. This is how the verdicts of
+# tests/perftest/run.sh are justified, e.g. on stock rxe:
 #
 #   tests/vm/run-in-guest.sh --stock -- tests/perftest/flake-rate.sh 40 \
 #       /usr/bin/ib_send_bw -s 65536 -n 100
@@ -26,7 +26,7 @@ for ((i = 1; i <= n; i++)); do
 	json=$dir/run$i.json
 	rc=0
 	timeout --kill-after=5 120 "$pair" "$json" "$@" 2>/dev/null || rc=$?
-	if calibration_failed "$json" "$rc"; then
+	if calibration_failed "$json" >/dev/null; then
 		calib=$((calib + 1)) what=calibration
 	elif [ "$rc" = 0 ]; then
 		ok=$((ok + 1)) what=ok

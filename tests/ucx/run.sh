@@ -70,10 +70,7 @@ else
 fi
 mpi_exchange=$here/out/mpi_exchange
 
-odp_faults() {
-	rdma statistic show link rxe0/1 |
-		awk '{ for (i = 1; i < NF; i++) if ($i == "odp_page_faults") print $(i + 1) }'
-}
+odp_faults() { "$top/tests/vm/odp-faults.sh"; }
 
 # mode_env MODE: the settings of a memory mode (NAME=value words) into
 # the array menv.
