@@ -91,7 +91,9 @@
 /* BTH opcodes of the RC transport (IBA table 38) */
 enum {
 	OP_SEND_ONLY = 0x04, OP_WRITE_FIRST = 0x06, OP_WRITE_ONLY = 0x0a,
-	OP_READ_REQ = 0x0c, OP_READ_RESP_ONLY = 0x10, OP_ACK = 0x11,
+	OP_READ_REQ = 0x0c, OP_READ_RESP_FIRST = 0x0d,
+	OP_READ_RESP_MIDDLE = 0x0e, OP_READ_RESP_LAST = 0x0f,
+	OP_READ_RESP_ONLY = 0x10, OP_ACK = 0x11,
 	OP_CMP_SWAP = 0x13, OP_FETCH_ADD = 0x14, OP_FLUSH = 0x1c,
 	OP_ATOMIC_WRITE = 0x1d,
 };
@@ -1092,6 +1094,80 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 					     reqs[i].name);
 		reset_after_error(_metadata, self, true);
 	}
+}
+
+/*
+ * A late ACK of earlier requests while a READ's response is in progress
+ * (a responder answers each duplicate SEND or WRITE with its newest
+ * acknowledged PSN, which is older than the READ): it answers nothing of
+ * the READ. rxe took it as the end of a message and forgot that the
+ * READ's response had begun; the READ's next response packet, a MIDDLE,
+ * then failed the READ with IBV_WC_BAD_RESP_ERR (the debug lane's
+ * implicit cells, findings/2026-12-06-stale-ack-ends-a-read.txt). The
+ * peer answers a three-packet READ with FIRST, an ACK of the PSN before
+ * the READ, MIDDLE and LAST: the READ must complete with all three
+ * packets' data in place.
+ */
+TEST_F_TIMEOUT(fuzz, stale_ack_inside_a_read_response, 300)
+{
+	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
+	size_t mtu = 128 << self->v.port_attr.active_mtu, len = 3 * mtu, i;
+	uint8_t d[2048], aeth[4] = { 0x1f };	/* ACK, MSN 0 */
+	uint8_t *buf = (uint8_t *)self->probe, pay[3][1024];
+	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)buf, .length = len,
+		.lkey = self->probe_mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_RDMA_READ,
+		.send_flags = IBV_SEND_SIGNALED,
+		.wr.rdma = { .remote_addr = 0x10000, .rkey = 0x1234 },
+	}, *bad;
+	struct fz_pkt k;
+	struct ibv_wc wc;
+	uint32_t psn = 0;
+	bool seen = false;
+	ssize_t n;
+
+	ASSERT_GE(sizeof(pay[0]), mtu);
+	ASSERT_GE(4096, len);
+	for (i = 0; i < 3; i++)
+		memset(pay[i], 0xa0 + i, mtu);
+	memset(buf, 0, len);
+	ASSERT_EQ(0, ibv_post_send(self->qp, &wr, &bad));
+	while (!seen && poll(&pfd, 1, PROBE_WAIT_MS) > 0) {
+		n = recv(self->udp, d, sizeof(d), 0);
+		if (n >= 12 && d[0] == OP_READ_REQ) {
+			psn = get24(d + 9);
+			seen = true;
+		}
+	}
+	ASSERT_TRUE(seen) TH_LOG("no READ request from rxe");
+
+	build(&k, self->qp->qp_num, OP_READ_RESP_FIRST, psn, aeth,
+	      sizeof(aeth), pay[0], mtu);
+	send_pkt(_metadata, self, &k);
+	build(&k, self->qp->qp_num, OP_ACK, (psn - 1) & 0xffffff, aeth,
+	      sizeof(aeth), NULL, 0);
+	send_pkt(_metadata, self, &k);
+	build(&k, self->qp->qp_num, OP_READ_RESP_MIDDLE, (psn + 1) & 0xffffff,
+	      NULL, 0, pay[1], mtu);
+	send_pkt(_metadata, self, &k);
+	build(&k, self->qp->qp_num, OP_READ_RESP_LAST, (psn + 2) & 0xffffff,
+	      aeth, sizeof(aeth), pay[2], mtu);
+	send_pkt(_metadata, self, &k);
+
+	ASSERT_EQ(0, vu_poll_one(&self->v, &q, &wc)) TH_LOG("no completion of the READ");
+	EXPECT_EQ(IBV_WC_SUCCESS, wc.status)
+		TH_LOG("the READ ended %s after a stale ACK inside its response",
+		       ibv_wc_status_str(wc.status));
+	for (i = 0; i < 3; i++)
+		if (memcmp(buf + i * mtu, pay[i], mtu))
+			break;
+	EXPECT_EQ(3, i) TH_LOG("packet %zu of the READ's response is not in place", i);
+	if (wc.status != IBV_WC_SUCCESS)
+		reset_after_error(_metadata, self, true);
 }
 
 /* ---- a retransmission keeps every PSN's request ------------------------ */
