@@ -1022,6 +1022,27 @@ TEST_F_TIMEOUT(fuzz, replayed_read_of_a_gone_mr_keeps_the_qp, 300)
 }
 
 /*
+ * Wait for rxe's request with BTH opcode @wire_op on the peer's socket;
+ * true, with its PSN in @psn, once it came.
+ */
+static bool await_request(FIXTURE_DATA(fuzz) *self, uint8_t wire_op,
+			  uint32_t *psn)
+{
+	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	uint8_t d[2048];
+	ssize_t n;
+
+	while (poll(&pfd, 1, PROBE_WAIT_MS) > 0) {
+		n = recv(self->udp, d, sizeof(d), 0);
+		if (n >= 12 && d[0] == wire_op) {
+			*psn = get24(d + 9);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * A response that fits no outstanding request (rxe_fuzz found one: a
  * FETCH_ADD on a QP just reset and reconnected, its PSNs at 0 again,
  * completed as a success with its result buffer untouched): the peer
@@ -1042,12 +1063,10 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 	};
 	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
 	uint64_t *res = &self->probe[100], want = 0x5eed5eed5eed5eedULL;
-	uint8_t d[2048], pay[8] = { 0x51, 0x51, 0x51, 0x51 };
-	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
+	uint8_t pay[8] = { 0x51, 0x51, 0x51, 0x51 };
 	struct fz_pkt k;
 	struct ibv_wc wc;
 	size_t i;
-	ssize_t n;
 
 	for (i = 0; i < ARRAY_SIZE(reqs); i++) {
 		struct ibv_sge sge = {
@@ -1059,7 +1078,6 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 			.opcode = reqs[i].op, .send_flags = IBV_SEND_SIGNALED,
 		}, *bad;
 		uint32_t psn = 0;
-		bool seen = false;
 
 		*res = want;
 		if (reqs[i].op == IBV_WR_RDMA_READ) {
@@ -1072,14 +1090,8 @@ TEST_F_TIMEOUT(fuzz, stray_response_fails_the_request, 600)
 		}
 		ASSERT_EQ(0, ibv_post_send(self->qp, &wr, &bad));
 		/* the request on the wire: its PSN */
-		while (!seen && poll(&pfd, 1, PROBE_WAIT_MS) > 0) {
-			n = recv(self->udp, d, sizeof(d), 0);
-			if (n >= 12 && d[0] == reqs[i].wire_op) {
-				psn = get24(d + 9);
-				seen = true;
-			}
-		}
-		ASSERT_TRUE(seen) TH_LOG("no %s request from rxe", reqs[i].name);
+		ASSERT_TRUE(await_request(self, reqs[i].wire_op, &psn))
+			TH_LOG("no %s request from rxe", reqs[i].name);
 		build(&k, self->qp->qp_num, 0x0e /* READ_RESPONSE_MIDDLE */,
 		      psn, NULL, 0, pay, sizeof(pay));
 		send_pkt(_metadata, self, &k);
@@ -1112,9 +1124,8 @@ TEST_F_TIMEOUT(fuzz, stale_ack_inside_a_read_response, 300)
 {
 	struct vu_qp q = { .cq = self->cq, .qp = self->qp };
 	size_t mtu = 128 << self->v.port_attr.active_mtu, len = 3 * mtu, i;
-	uint8_t d[2048], aeth[4] = { 0x1f };	/* ACK, MSN 0 */
+	uint8_t aeth[4] = { 0x1f };	/* ACK, MSN 0 */
 	uint8_t *buf = (uint8_t *)self->probe, pay[3][1024];
-	struct pollfd pfd = { .fd = self->udp, .events = POLLIN };
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)buf, .length = len,
 		.lkey = self->probe_mr->lkey,
@@ -1127,8 +1138,6 @@ TEST_F_TIMEOUT(fuzz, stale_ack_inside_a_read_response, 300)
 	struct fz_pkt k;
 	struct ibv_wc wc;
 	uint32_t psn = 0;
-	bool seen = false;
-	ssize_t n;
 
 	ASSERT_GE(sizeof(pay[0]), mtu);
 	ASSERT_GE(4096, len);
@@ -1136,14 +1145,8 @@ TEST_F_TIMEOUT(fuzz, stale_ack_inside_a_read_response, 300)
 		memset(pay[i], 0xa0 + i, mtu);
 	memset(buf, 0, len);
 	ASSERT_EQ(0, ibv_post_send(self->qp, &wr, &bad));
-	while (!seen && poll(&pfd, 1, PROBE_WAIT_MS) > 0) {
-		n = recv(self->udp, d, sizeof(d), 0);
-		if (n >= 12 && d[0] == OP_READ_REQ) {
-			psn = get24(d + 9);
-			seen = true;
-		}
-	}
-	ASSERT_TRUE(seen) TH_LOG("no READ request from rxe");
+	ASSERT_TRUE(await_request(self, OP_READ_REQ, &psn))
+		TH_LOG("no READ request from rxe");
 
 	build(&k, self->qp->qp_num, OP_READ_RESP_FIRST, psn, aeth,
 	      sizeof(aeth), pay[0], mtu);
