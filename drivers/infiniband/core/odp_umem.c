@@ -51,13 +51,38 @@ void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
 		atomic64_add(n, total);
 }
 
-static void odp_erase(struct odp_mirror_umem *umem, struct xarray *xa,
-		      unsigned long index)
+/*
+ * Drop the entries of @xa in [@first, @last] and return how many there
+ * were. They are counted in one walk, then erased by whole xarray nodes
+ * (xa_store_range()), not one by one: an munmap of a resident GiB drops
+ * 262144 of them. Slots that a concurrent fault reserved in the range go
+ * too: the invalidation has moved the notifier sequence, so that fault
+ * retries its snapshot and reserves again before it records anything.
+ */
+static unsigned long odp_erase_range(struct odp_mirror_umem *umem,
+				     struct xarray *xa, unsigned long first,
+				     unsigned long last)
 {
+	XA_STATE(xas, xa, first);
+	unsigned long n = 0;
+	void *entry;
+
 	lockdep_assert_held_write(&umem->lock);
-	xa_erase(xa, index);
-	umem->nr_entries--;
-	atomic_long_dec(&odp_live_entries);
+	rcu_read_lock();
+	xas_for_each(&xas, entry, last) {
+		/* a reserved slot (or a node going away) is no entry */
+		if (xas_retry(&xas, entry))
+			continue;
+		n++;
+	}
+	rcu_read_unlock();
+	if (!n)
+		return 0;
+	/* erasing allocates nothing, so it cannot fail */
+	xa_store_range(xa, first, last, NULL, GFP_NOWAIT);
+	umem->nr_entries -= n;
+	atomic_long_sub(n, &odp_live_entries);
+	return n;
 }
 
 static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
@@ -66,10 +91,8 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct odp_mirror_umem *umem =
 		container_of(mni, struct odp_mirror_umem, notifier);
-	unsigned long index;
 	u64 first, last, dropped = 0;
 	bool emptied;
-	void *entry;
 
 	if (mmu_notifier_range_blockable(range))
 		down_write(&umem->lock);
@@ -79,16 +102,11 @@ static bool odp_umem_invalidate(struct mmu_interval_notifier *mni,
 	mmu_interval_set_seq(mni, cur_seq);
 	if (odp_mirror_clip_pages(umem->start, umem->end, range->start,
 				  range->end, PAGE_SHIFT, &first, &last)) {
-		xa_for_each_range(&umem->pfns, index, entry, first, last) {
-			odp_erase(umem, &umem->pfns, index);
-			dropped++;
-		}
-		first >>= ODP_HUGE_ORDER;
-		last >>= ODP_HUGE_ORDER;
-		xa_for_each_range(&umem->huge, index, entry, first, last) {
-			odp_erase(umem, &umem->huge, index);
-			dropped += ODP_HUGE_PAGES;
-		}
+		dropped = odp_erase_range(umem, &umem->pfns, first, last);
+		dropped += odp_erase_range(umem, &umem->huge,
+					   first >> ODP_HUGE_ORDER,
+					   last >> ODP_HUGE_ORDER) *
+			   ODP_HUGE_PAGES;
 	}
 	emptied = dropped && !umem->nr_entries;
 	up_write(&umem->lock);
@@ -262,29 +280,73 @@ static bool odp_huge_at(const struct hmm_range *range, unsigned long i)
 	       IS_ALIGNED(page_to_pfn(hmm_pfn_to_page(hpfn)), ODP_HUGE_PAGES);
 }
 
+/* The table entry of the valid page @hpfn: its pfn, and whether writable. */
+static void *odp_entry(unsigned long hpfn)
+{
+	unsigned long val = page_to_pfn(hmm_pfn_to_page(hpfn)) << 1;
+
+	if (hpfn & HMM_PFN_WRITE)
+		val |= ODP_ENTRY_WRITABLE;
+	return xa_mk_value(val);
+}
+
+/*
+ * Reserve slot @index of @xa for the page @hpfn, unless it holds that
+ * very entry already. odp_record() then leaves such a slot alone; if an
+ * invalidation drops its entry meanwhile, the notifier sequence has moved
+ * and the snapshot is retried before anything is recorded.
+ */
+static int odp_reserve_slot(struct xarray *xa, unsigned long index,
+			    unsigned long hpfn)
+{
+	if (xa_load(xa, index) == odp_entry(hpfn))
+		return 0;
+	return xa_reserve(xa, index, GFP_KERNEL_ACCOUNT);
+}
+
 /*
  * Reserve the table slots that odp_record() will fill for @range, so that
  * recording under the update lock needs no allocation (an allocation
  * there could reclaim, and reclaim can invalidate: a deadlock).
+ *
+ * Each fault's window records all the present pages of its PMD, so most
+ * of a window's pages are recorded already, with the same entry: the
+ * 4 KiB slots are looked at with one cursor that steps from page to page
+ * (xas_next()) rather than a walk from the root for each, and only the
+ * slots that need a new entry are reserved.
  */
 static int odp_reserve(struct odp_mirror_umem *umem,
 		       const struct hmm_range *range)
 {
 	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
-	unsigned long i, va;
+	unsigned long first = range->start >> PAGE_SHIFT, i, hpfn;
+	XA_STATE(xas, &umem->pfns, first);
 	int ret = 0;
+	void *cur;
 
+	rcu_read_lock();
 	for (i = 0; i < npages && !ret; i++) {
-		va = range->start + (i << PAGE_SHIFT);
+		hpfn = range->hmm_pfns[i];
 		if (odp_huge_at(range, i)) {
-			ret = xa_reserve(&umem->huge, va >> PMD_SHIFT,
-					 GFP_KERNEL_ACCOUNT);
+			rcu_read_unlock();
+			ret = odp_reserve_slot(&umem->huge,
+					       (first + i) >> ODP_HUGE_ORDER,
+					       hpfn);
 			i += ODP_HUGE_PAGES - 1;
-		} else if (range->hmm_pfns[i] & HMM_PFN_VALID) {
-			ret = xa_reserve(&umem->pfns, va >> PAGE_SHIFT,
-					 GFP_KERNEL_ACCOUNT);
+			/* xas_next() goes on at page i + 1 */
+			xas_set(&xas, first + i + 1);
+			rcu_read_lock();
+			continue;
 		}
+		cur = xas_next(&xas);
+		if (!(hpfn & HMM_PFN_VALID) || cur == odp_entry(hpfn))
+			continue;
+		rcu_read_unlock();
+		ret = xa_reserve(&umem->pfns, first + i, GFP_KERNEL_ACCOUNT);
+		xas_set(&xas, first + i + 1);
+		rcu_read_lock();
 	}
+	rcu_read_unlock();
 	return ret;
 }
 
@@ -315,16 +377,16 @@ static void odp_unreserve(struct odp_mirror_umem *umem,
 	}
 }
 
-static int odp_store(struct odp_mirror_umem *umem, struct xarray *xa,
-		     unsigned long index, unsigned long hpfn)
+/* Record the huge page @hpfn in slot @index of @umem's huge table. */
+static int odp_store_huge(struct odp_mirror_umem *umem, unsigned long index,
+			  unsigned long hpfn)
 {
-	unsigned long val = page_to_pfn(hmm_pfn_to_page(hpfn)) << 1;
-	void *old;
+	void *entry = odp_entry(hpfn), *old;
 
 	lockdep_assert_held_write(&umem->lock);
-	if (hpfn & HMM_PFN_WRITE)
-		val |= ODP_ENTRY_WRITABLE;
-	old = xa_store(xa, index, xa_mk_value(val), GFP_NOWAIT);
+	if (xa_load(&umem->huge, index) == entry)
+		return 0;
+	old = xa_store(&umem->huge, index, entry, GFP_NOWAIT);
 	if (xa_is_err(old))
 		return xa_err(old);
 	if (!old) {
@@ -336,39 +398,56 @@ static int odp_store(struct odp_mirror_umem *umem, struct xarray *xa,
 
 /*
  * Record the valid pages of @range: a PMD-mapped huge page as one entry,
- * other pages one entry each. Return: how many of the pages
- * [@req_first, @req_first + @req_pages) of the range are now recorded,
- * or -ENOMEM.
+ * other pages one entry each, through one cursor over the 4 KiB table
+ * (odp_reserve()); a slot that holds the entry already is left alone.
+ * Return: how many of the pages [@req_first, @req_first + @req_pages) of
+ * the range are now recorded, or -ENOMEM.
  */
 static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
 		       unsigned long req_first, unsigned long req_pages)
 {
 	unsigned long npages = (range->end - range->start) >> PAGE_SHIFT;
-	unsigned long i, n, va, req_end = req_first + req_pages;
+	unsigned long first = range->start >> PAGE_SHIFT;
+	unsigned long i, n, hpfn, req_end = req_first + req_pages;
+	XA_STATE(xas, &umem->pfns, first);
 	long recorded = 0;
-	int ret;
+	void *entry, *old;
+	int ret = 0;
 
 	lockdep_assert_held_write(&umem->lock);
-	for (i = 0; i < npages; i += n) {
-		va = range->start + (i << PAGE_SHIFT);
+	xas_lock(&xas);
+	for (i = 0; i < npages && !ret; i += n) {
+		hpfn = range->hmm_pfns[i];
 		n = 1;
 		if (odp_huge_at(range, i)) {
 			n = ODP_HUGE_PAGES;
-			ret = odp_store(umem, &umem->huge, va >> PMD_SHIFT,
-					range->hmm_pfns[i]);
-		} else if (range->hmm_pfns[i] & HMM_PFN_VALID) {
-			ret = odp_store(umem, &umem->pfns, va >> PAGE_SHIFT,
-					range->hmm_pfns[i]);
+			/* the two tables' locks are of one class */
+			xas_unlock(&xas);
+			ret = odp_store_huge(umem, (first + i) >> ODP_HUGE_ORDER,
+					     hpfn);
+			xas_lock(&xas);
+			/* xas_next() goes on at page i + n */
+			xas_set(&xas, first + i + n);
 		} else {
-			continue;
+			old = xas_next(&xas);
+			if (!(hpfn & HMM_PFN_VALID))
+				continue;
+			entry = odp_entry(hpfn);
+			if (old != entry) {
+				xas_store(&xas, entry);
+				ret = xas_error(&xas);
+				if (!ret && (!old || xa_is_zero(old))) {
+					umem->nr_entries++;
+					atomic_long_inc(&odp_live_entries);
+				}
+			}
 		}
-		if (ret)
-			return ret;
 		/* pages of [i, i + n) inside the request */
-		if (i < req_end && i + n > req_first)
+		if (!ret && i < req_end && i + n > req_first)
 			recorded += min(i + n, req_end) - max(i, req_first);
 	}
-	return recorded;
+	xas_unlock(&xas);
+	return ret ?: recorded;
 }
 
 /**
