@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# abba.sh [--lat] [--pairs N] [--iters N] [--kernel NAME] [--build DIR]
-#         [--only NAME,...] [--no-save]   (host; make bench, make bench-lat)
+# abba.sh [--lat] [--smp N] [--mttcg] [--mtu N] [--pairs N] [--iters N]
+#         [--kernel NAME] [--build DIR] [--only NAME,...] [--no-save]
+#         (host; make bench, make bench-lat)
+# abba.sh --summary OUTDIR...   (the tables of boots run before)
 #
 # ODP against pinned on rxe0 with Debian's perftest 4.5, measured so that
 # a few per cent can be told apart: one guest boot without debug options
@@ -43,13 +45,19 @@
 # and prints a table with a column per kernel;
 # --build DIR loads our modules from another build tree (e.g. a commit
 # before a change).
+# --smp N boots N vCPUs (default 2); --mttcg runs the bandwidth
+# comparisons in a boot with one host thread per vCPU too (boots one
+# after the other). With them, the same comparisons show how much of a
+# ratio comes from the way TCG shares one host thread between vCPUs.
+# --mtu N sets dummy0's MTU (default 1500: rxe's path MTU is the largest
+# IB MTU that fits, 1024; 4096 from 4200) before the first run.
 #
 # Prints a markdown table per boot, then the side-by-side table; saves
 # them with a JSON of every sample as
 # perf/results/abba-DATE-KERNEL[+KERNEL...].{md,json} (unless --no-save).
 # Raw reports and guest logs: build/perf/abba-DATE-KERNEL-PID/.
 #
-# Internally: abba.sh --guest OUTDIR PAIRS ITERS ONLY SET runs the pairs
+# Internally: abba.sh --guest OUTDIR PAIRS ITERS ONLY MTU SET runs the pairs
 # of comparison set SET (bw, lat) in the guest.
 set -euo pipefail
 
@@ -73,13 +81,23 @@ comparisons_lat=(
 	'lat.64K|ib_write_lat|-s 65536 -n 500|-s 65536 -n 500 --odp|lat_typ'
 )
 
-# run_one JSON TOOL ARGS...: one perftest run; a failure leaves no JSON
-# and a line in OUTDIR/failed.txt.
+# Our odp_mirror's tracepoints, counted over each run when the kernel
+# has them (perf stat -a): faults, faults that took more than one
+# snapshot (retried), invalidate callbacks. Upstream's rxe has none.
+events=(-e odp_mirror:odp_mirror_fault
+	-e odp_mirror:odp_mirror_fault --filter 'tries > 1'
+	-e odp_mirror:odp_mirror_invalidate)
+
+# run_one JSON TOOL ARGS...: one perftest run (its tracepoint counts in
+# JSON.events); a failure leaves no JSON and a line in
+# OUTDIR/failed.txt.
 run_one() {
-	local json=$1 rc=0 why
+	local json=$1 rc=0 why count=()
 	shift
-	timeout --kill-after=5 300 "$here/perftest-pair.sh" "$json" "$@" \
-		2>/dev/null || rc=$?
+	[ ! -d /sys/kernel/tracing/events/odp_mirror ] ||
+		count=(perf stat -a -x ',' -o "$json.events" "${events[@]}" --)
+	timeout --kill-after=5 300 "${count[@]}" "$here/perftest-pair.sh" \
+		"$json" "$@" 2>/dev/null || rc=$?
 	if [ "$rc" = 0 ] && why=$("$here/perftest_json.py" --check "$json") &&
 		[ "$why" = ok ]; then
 		return 0
@@ -91,7 +109,7 @@ run_one() {
 }
 
 guest() {
-	local out=$1 pairs=$2 iters=$3 only=$4 pair c name tool a b
+	local out=$1 pairs=$2 iters=$3 only=$4 mtu=$5 pair c name tool a b
 	local order side args q
 	mkdir -p "$out/raw"
 	: >"$out/failed.txt"
@@ -102,7 +120,11 @@ guest() {
 		echo "rdma_core=$(dpkg-query -W -f '${Version}' libibverbs1)"
 		echo "pairs=$pairs"
 		echo "iters=$iters"
+		echo "mtu=$mtu"
 	} >"$out/meta.txt"
+	ip link set dummy0 mtu "$mtu"
+	mountpoint -q /sys/kernel/tracing ||
+		mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
 	"$here/out/copy-limit" >"$out/copy.start.txt"
 	for pair in $(seq "$pairs"); do
 		for c in "${comparisons[@]}"; do
@@ -148,6 +170,15 @@ def quartiles(v):
     q = statistics.quantiles(v, n=4, method='inclusive')
     return q[0], q[2]
 
+def events(path):
+    """faults, retried faults, invalidations of a run (perf stat -x,
+    output, in the order of abba.sh's events), or None."""
+    if not os.path.exists(path):
+        return None
+    n = [l.split(',')[0] for l in open(path) if l.count(',') > 2]
+    n = [int(v) if v.isdigit() else None for v in n]
+    return dict(zip(('faults', 'retried', 'invalidations'), n)) if len(n) == 3 else None
+
 rows = []
 for name, tool, a, b, metric in comps:
     samples = {'A': {}, 'B': {}}
@@ -158,6 +189,12 @@ for name, tool, a, b, metric in comps:
                 samples[side][p] = pj.summary(path)[metric]
     if not samples['A'] and not samples['B']:
         continue
+    counts = {'A': [], 'B': []}
+    for side in 'AB':
+        for p in samples[side]:
+            c = events(f'{out}/raw/{name}.{side}.{p}.json.events')
+            if c:
+                counts[side].append(c)
     ratios = [samples['B'][p] / samples['A'][p] for p in range(1, pairs + 1)
               if p in samples['A'] and p in samples['B'] and samples['A'][p]]
     diffs = [samples['B'][p] - samples['A'][p] for p in range(1, pairs + 1)
@@ -176,6 +213,7 @@ for name, tool, a, b, metric in comps:
         'diffs': diffs, 'diff_median': statistics.median(diffs) if diffs else None,
         'diff_q1': d1, 'diff_q3': d3,
         'failed_runs': 2 * pairs - len(samples['A']) - len(samples['B']),
+        'A_events': counts['A'], 'B_events': counts['B'],
     })
 
 def f(v, spec):
@@ -185,7 +223,9 @@ unit = {'bw': 'MB/s', 'rate': 'Mpps', 'lat_typ': 'us'}
 specs = {'bw': '.2f', 'rate': '.4f', 'lat_typ': '.1f'}
 lines = [
     f"ODP ÷ pinned on rxe0, {meta['kernel']}, perftest {meta['perftest']}, "
-    f"{pairs} ABBA pairs, one boot (TCG thread={meta.get('tcg', 'single')}, "
+    f"{pairs} ABBA pairs, one boot ({meta.get('smp', '2')} vCPUs, "
+    f"MTU {meta.get('mtu', '1500')}, "
+    f"TCG thread={meta.get('tcg', 'single')}, "
     f"{datetime.date.today()})",
     '',
     '| comparison | tool | A | B | A median | B median | B ÷ A, median of pairs | IQR | pairs | failed runs |',
@@ -200,6 +240,16 @@ for r in rows:
         f"**{f(r['ratio_median'], '.3f')}** | "
         f"{f(r['ratio_q1'], '.3f')} … {f(r['ratio_q3'], '.3f')} | "
         f"{len(r['ratios'])} | {r['failed_runs']} |")
+counted = [r for r in rows if r['B_events']]
+if counted:
+    lines += ['', "odp_mirror's tracepoints per run, median (A: pinned, B: ODP): "
+              'faults, of them retried, invalidations:', '',
+              '| comparison | A | B |', '|---|---|---|']
+    def med(evs):
+        return ' / '.join(f(statistics.median([e[k] for e in evs if e[k] is not None] or [0]), '.0f')
+                          for k in ('faults', 'retried', 'invalidations'))
+    for r in counted:
+        lines.append(f"| {r['name']} | {med(r['A_events']) if r['A_events'] else '-'} | {med(r['B_events'])} |")
 lat = [r for r in rows if r['metric'] == 'lat_typ']
 if lat:
     lines += ['', 'Typical latency (perftest t_typical), B − A, median of the '
@@ -287,17 +337,34 @@ EOF
 }
 
 case ${1:-} in
+--summary)
+	# summarise OUTDIR... of boots run before (build/perf/abba-*), and
+	# save the side-by-side table under perf/results/
+	shift
+	for out in "$@"; do
+		summarise "$out"
+		echo
+	done
+	names=$(for out in "$@"; do
+		basename "$out" | sed -E 's/^abba-[0-9]+-[0-9]+-//; s/-[0-9]+$//'
+	done | paste -sd+)
+	side_by_side "$here/results/abba-$(date +%Y%m%d-%H%M)-$names" "$@"
+	exit 0
+	;;
 --guest)
-	[ "${6:-bw}" = bw ] || comparisons=("${comparisons_lat[@]}")
-	guest "$2" "$3" "$4" "${5:-}"
+	[ "${7:-bw}" = bw ] || comparisons=("${comparisons_lat[@]}")
+	guest "$2" "$3" "$4" "${5:-}" "$6"
 	exit 0
 	;;
 esac
 
-pairs=6 iters=2000 save=1 kernels=() only='' build=() set=bw boot=()
+pairs=6 iters=2000 save=1 kernels=() only='' build=() set=bw tcg=single smp=2 mtu=1500
 while [ $# -gt 0 ]; do
 	case $1 in
-	--lat) set=lat boot=(--mttcg); comparisons=("${comparisons_lat[@]}") ;;
+	--lat) set=lat tcg=multi; comparisons=("${comparisons_lat[@]}") ;;
+	--smp) smp=$2; shift ;;
+	--mttcg) tcg=multi ;;
+	--mtu) mtu=$2; shift ;;
 	--pairs) pairs=$2; shift ;;
 	--iters) iters=$2; shift ;;
 	--kernel) kernels+=("$2"); shift ;;
@@ -309,6 +376,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ ${#kernels[@]} -gt 0 ] || kernels=("$("$top/scripts/kernel-env.sh" --list | head -n 1)")
+boot=(--smp "$smp")
+[ "$tcg" = single ] || boot+=(--mttcg)
 
 make -s -C "$here" >/dev/null
 # One boot per kernel, side by side (a guest runs on one host thread).
@@ -326,13 +395,13 @@ for k in "${kernels[@]}"; do
 	outs+=("$out")
 	"$top/tests/vm/run-in-guest.sh" --bench "${boot[@]}" --kernel "$k" \
 		"${build[@]}" --timeout 14400 --quiet --out "$out" -- \
-		"$0" --guest /results "$pairs" "$iters" "$only" "$set" \
+		"$0" --guest /results "$pairs" "$iters" "$only" "$mtu" "$set" \
 		>"$out/host.log" 2>&1 &
 	pids+=($!)
 	# a --mttcg boot takes both host cores: one at a time
-	[ "$set" = bw ] || wait_boot $((${#pids[@]} - 1))
+	[ "$tcg" = single ] || wait_boot $((${#pids[@]} - 1))
 done
-if [ "$set" = bw ]; then
+if [ "$tcg" = single ]; then
 	for i in "${!pids[@]}"; do
 		wait_boot "$i"
 	done
@@ -340,10 +409,15 @@ fi
 echo "guest runs: $((SECONDS - start)) s (logs in ${outs[*]})"
 [ "$rc" = 0 ] || exit 1
 for out in "${outs[@]}"; do
-	echo "tcg=$([ "$set" = bw ] && echo single || echo multi)" >>"$out/meta.txt"
+	echo "tcg=$tcg" >>"$out/meta.txt"
+	echo "smp=$smp" >>"$out/meta.txt"
 	summarise "$out"
 	echo
 done
-base=''
-[ "$save" = 0 ] || base=$here/results/abba-$(date +%Y%m%d-%H%M)-$(IFS=+; echo "${kernels[*]}")
+base='' tag=''
+[ "$smp" = 2 ] || tag+=-smp$smp
+[ "$tcg" = single ] || tag+=-mttcg
+[ "$mtu" = 1500 ] || tag+=-mtu$mtu
+[ "$set" = bw ] || tag+=-lat
+[ "$save" = 0 ] || base=$here/results/abba-$(date +%Y%m%d-%H%M)$tag-$(IFS=+; echo "${kernels[*]}")
 side_by_side "$base" "${outs[@]}"

@@ -1,35 +1,42 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench.sh PROG [--mem SIZE] [ARGS...]   (host)
+# bench.sh PROG [--mem SIZE] [--build DIR] [ARGS...]   (host)
 #
 # Build perf/out/PROG (make -C perf), boot the guest once with our rxe
-# (tests/vm/run-in-guest.sh, 4 GiB unless --mem) and run PROG ARGS there;
+# and without the tests' debug options (tests/vm/run-in-guest.sh --bench,
+# 4 GiB unless --mem) and run PROG ARGS there;
 # it prints its table. PROG is one of perf/*.c: mr-memory (registration
 # time and kernel memory of untouched MRs, ODP and pinned), residency
-# (kernel memory against resident size, explicit and implicit) or
-# first-touch (a fault's share of an RDMA WRITE); see the
-# header of each for its arguments. Guest logs land in
+# (kernel memory against resident size, explicit and implicit),
+# first-touch (a fault's share of an RDMA WRITE) or unmap-cost (what a
+# resident ODP MR adds to munmap and MADV_DONTNEED); see the
+# header of each for its arguments. --build DIR loads our modules from
+# another build tree (run-in-guest.sh --build). Guest logs land in
 # build/perf/PROG-DATE/.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 if [ $# -lt 1 ] || [ ! -f "$here/$1.c" ]; then
-	echo "usage: $0 PROG [--mem SIZE] [ARGS...]  (PROG: $(cd "$here" && ls ./*.c | sed 's|^\./||; s|\.c$||' | tr '\n' ' '))" >&2
+	echo "usage: $0 PROG [--mem SIZE] [--build DIR] [ARGS...]  (PROG: $(cd "$here" && ls ./*.c | sed 's|^\./||; s|\.c$||' | tr '\n' ' '))" >&2
 	exit 2
 fi
 prog=$1
 shift
-mem=4G
-if [ "${1:-}" = --mem ]; then
-	mem=$2
+mem=4G build=()
+while [ $# -ge 2 ]; do
+	case $1 in
+	--mem) mem=$2 ;;
+	--build) build=(--build "$2") ;;
+	*) break ;;
+	esac
 	shift 2
-fi
+done
 make -s -C "$here"
 out=$top/build/perf/$prog-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 start=$SECONDS
-"$top/tests/vm/run-in-guest.sh" --mem "$mem" --out "$out" -- \
+"$top/tests/vm/run-in-guest.sh" --bench --mem "$mem" "${build[@]}" --out "$out" -- \
 	"$here/out/$prog" "$@"
 echo "guest run: $((SECONDS - start)) s (logs in $out)"

@@ -11,12 +11,17 @@
  * (cold). Then it does the same again on the now resident pages (warm).
  * With -s SPAN, each WRITE fills SPAN pages instead (PAGES rounded up to
  * a multiple of SPAN), so its first touch faults SPAN pages.
- * It prints, per round, the mean cold and warm WRITE in microseconds and
- * the fault's share, (cold - warm) / warm, then the median share over the
- * ROUNDS (default 5) rounds, and a last line of medians for scripts
- * (perf/sweep.sh): "first-touch span S cold_us C warm_us W
- * extra_per_page_us (C - W) / S share (C - W) / W". Runs in the guest,
- * against whatever rxe is loaded (ODP needed).
+ * Each round also times the CPU's own first touch of as many untouched
+ * pages (one byte written to each: a page fault that allocates and zeroes
+ * the page, which a device fault must do as well): the floor under the
+ * device's fault.
+ * It prints, per round, the mean cold and warm WRITE in microseconds, the
+ * fault's share, (cold - warm) / warm, and the CPU's first touch of a
+ * page, then the median share over the ROUNDS (default 5) rounds, and a
+ * last line of medians for scripts (perf/sweep.sh): "first-touch span S
+ * cold_us C warm_us W extra_per_page_us (C - W) / S share (C - W) / W
+ * cpu_fault_us F". Runs in the guest, against whatever rxe is loaded (ODP
+ * needed).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -72,6 +77,30 @@ static double write_each_span(struct vu_ctx *v, struct vu_qp_pair *p,
 	return (now_us() - start) / (pages / span);
 }
 
+/*
+ * The CPU's first touch of @pages untouched anonymous 4 KiB pages, one
+ * byte written to each; the mean per page, in us.
+ */
+static double cpu_touch_each(size_t pages, size_t psz)
+{
+	volatile uint8_t *buf = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	double start;
+	size_t i;
+
+	if (buf == MAP_FAILED ||
+	    madvise((void *)buf, pages * psz, MADV_NOHUGEPAGE)) {
+		perror("first-touch: mmap");
+		exit(1);
+	}
+	start = now_us();
+	for (i = 0; i < pages; i++)
+		buf[i * psz] = 1;
+	start = (now_us() - start) / pages;
+	munmap((void *)buf, pages * psz);
+	return start;
+}
+
 /* The median of @n values (sorts them). */
 static double median(double *v, size_t n)
 {
@@ -86,7 +115,7 @@ int main(int argc, char **argv)
 	struct vu_qp_pair p;
 	struct ibv_mr *lmr;
 	struct vu_ctx v;
-	double *share, *cold_us, *warm_us;
+	double *share, *cold_us, *warm_us, *cpu_us;
 	uint8_t *src;
 	int opt;
 
@@ -106,9 +135,10 @@ int main(int argc, char **argv)
 	share = calloc(rounds, sizeof(*share));
 	cold_us = calloc(rounds, sizeof(*cold_us));
 	warm_us = calloc(rounds, sizeof(*warm_us));
+	cpu_us = calloc(rounds, sizeof(*cpu_us));
 	src = calloc(span, psz);
 	vu_config_init(&cfg);
-	if (!share || !cold_us || !warm_us || !src ||
+	if (!share || !cold_us || !warm_us || !cpu_us || !src ||
 	    vu_config_from_env(&cfg) || vu_open(&v, &cfg) ||
 	    vu_qp_pair_create(&v, &p))
 		return 1;
@@ -116,7 +146,8 @@ int main(int argc, char **argv)
 	if (!lmr)
 		return 1;
 
-	printf("%-6s %10s %10s %8s\n", "round", "cold us", "warm us", "share");
+	printf("%-6s %10s %10s %8s %12s\n", "round", "cold us", "warm us",
+	       "share", "CPU touch us");
 	for (r = 0; r < rounds; r++) {
 		uint8_t *buf = mmap(NULL, pages * psz, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -134,21 +165,27 @@ int main(int argc, char **argv)
 		cold_us[r] = cold;
 		warm_us[r] = warm;
 		share[r] = (cold - warm) / warm;
-		printf("%-6zu %10.1f %10.1f %8.2f\n", r, cold, warm, share[r]);
+		cpu_us[r] = cpu_touch_each(pages, psz);
+		printf("%-6zu %10.1f %10.1f %8.2f %12.2f\n", r, cold, warm,
+		       share[r], cpu_us[r]);
 		vu_dereg_mr(&v, mr);
 		munmap(buf, pages * psz);
 	}
 	printf("median share of a fault in a cold WRITE: %.2f of a warm WRITE "
 	       "(%zu rounds of %zu pages, %zu a WRITE)\n",
 	       median(share, rounds), rounds, pages, span);
-	printf("first-touch span %zu cold_us %.2f warm_us %.2f extra_per_page_us %.3f share %.3f\n",
+	printf("the CPU's first touch of a page: %.2f us, %.2f of a warm WRITE\n",
+	       median(cpu_us, rounds),
+	       median(cpu_us, rounds) / median(warm_us, rounds));
+	printf("first-touch span %zu cold_us %.2f warm_us %.2f extra_per_page_us %.3f share %.3f cpu_fault_us %.3f\n",
 	       span, median(cold_us, rounds), median(warm_us, rounds),
 	       (median(cold_us, rounds) - median(warm_us, rounds)) / span,
-	       median(share, rounds));
+	       median(share, rounds), median(cpu_us, rounds));
 	vu_dereg_mr(&v, lmr);
 	vu_qp_pair_destroy(&v, &p);
 	vu_close(&v);
 	free(src);
+	free(cpu_us);
 	free(warm_us);
 	free(cold_us);
 	free(share);

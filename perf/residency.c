@@ -36,9 +36,9 @@
 #include <unistd.h>
 
 #include "kv_file.h"
+#include "resident.h"
 #include "verbs_util.h"
 
-#define HUGE_SZ		(2UL << 20)
 #define LIVE_PATH	"/sys/kernel/debug/odp_mirror/live"
 #define MAX_SIZES	8
 #define ACC		(IBV_ACCESS_ON_DEMAND | IBV_ACCESS_LOCAL_WRITE | \
@@ -67,48 +67,12 @@ static long live(const char *name)
 	return (long)kv_file_value(LIVE_PATH, name);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	switch (*end) {
-	case 'K': v <<= 10; break;
-	case 'M': v <<= 20; break;
-	case 'G': v <<= 30; break;
-	case '\0': break;
-	default: return -1;
-	}
-	*out = v;
-	return v ? 0 : -1;
-}
-
-/* One FETCH_ADD of 0 at @raddr; 0 when it succeeded. */
-static int touch(struct vu_ctx *v, struct vu_qp_pair *qps, uint64_t *res,
-		 uint32_t lkey, uint64_t raddr, uint32_t rkey)
-{
-	struct ibv_sge sge = { (uintptr_t)res, 8, lkey };
-	struct ibv_send_wr wr = {
-		.sg_list = &sge, .num_sge = 1,
-		.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD,
-		.send_flags = IBV_SEND_SIGNALED,
-		.wr.atomic = { .remote_addr = raddr, .rkey = rkey },
-	}, *bad;
-	struct ibv_wc wc;
-
-	if (ibv_post_send(qps->a.qp, &wr, &bad) ||
-	    vu_poll_one(v, &qps->a, &wc))
-		return -1;
-	return wc.status == IBV_WC_SUCCESS ? 0 : -1;
-}
-
 static int row(struct vu_ctx *v, struct vu_qp_pair *qps, uint64_t *res,
 	       struct ibv_mr *lmr, uint64_t size, int implicit, int thp)
 {
 	long k0, k1, k2, k3, k4, e2, c2;
 	struct ibv_mr *mr;
 	uint8_t *buf;
-	uint64_t off;
 
 	k0 = kernel_kib();
 	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -125,14 +89,7 @@ static int row(struct vu_ctx *v, struct vu_qp_pair *qps, uint64_t *res,
 		return -1;
 	}
 	k1 = kernel_kib();
-	for (off = 0; off < size; off += HUGE_SZ) {
-		if (touch(v, qps, res, lmr->lkey, (uintptr_t)buf + off,
-			  mr->rkey)) {
-			fprintf(stderr, "FETCH_ADD at +%llu failed\n",
-				(unsigned long long)off);
-			break;
-		}
-	}
+	resident_fill(v, qps, res, lmr->lkey, buf, size, mr->rkey);
 	k2 = kernel_kib();
 	e2 = live("entries");
 	c2 = live("children");
@@ -170,7 +127,7 @@ int main(int argc, char **argv)
 			nsizes = 0;
 			for (tok = strtok(optarg, ","); tok && nsizes < MAX_SIZES;
 			     tok = strtok(NULL, ","))
-				if (parse_size(tok, &sizes[nsizes++]))
+				if (resident_parse_size(tok, &sizes[nsizes++]))
 					return 2;
 			break;
 		case 'm':

@@ -130,11 +130,12 @@ if touch:
     lines += ['', 'First touch against pages (perf/first-touch.c -n 1024 -r 3 -s '
               'PAGES: a WRITE of PAGES untouched 4 KiB pages of an ODP MR against '
               'the same WRITE warm; medians of 3 rounds):', '',
-              '| pages a WRITE | cold µs | warm µs | fault µs per page | fault ÷ warm |',
-              '|---:|---:|---:|---:|---:|']
+              '| pages a WRITE | cold µs | warm µs | fault µs per page | fault ÷ warm | CPU first touch µs per page |',
+              '|---:|---:|---:|---:|---:|---:|']
     for t in touch:
         lines.append(f"| {int(t['span'])} | {t['cold_us']:.1f} | {t['warm_us']:.1f} | "
-                     f"{t['extra_per_page_us']:.2f} | {t['share']:.2f} |")
+                     f"{t['extra_per_page_us']:.2f} | {t['share']:.2f} | "
+                     f"{fmt(t.get('cpu_fault_us'), '.2f')} |")
 text = pj.table_text(lines, failed)
 print(text, end='')
 with open(f'{out}/sweep.dat', 'w') as fh:
