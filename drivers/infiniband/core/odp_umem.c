@@ -1049,18 +1049,6 @@ int odp_umem_insert(struct odp_mirror_umem *umem)
 }
 ALLOW_ERROR_INJECTION(odp_umem_insert, ERRNO);
 
-static void odp_destroy_table(struct odp_mirror_umem *umem,
-			      struct xarray *xa)
-{
-	unsigned long index;
-	void *entry;
-
-	xa_for_each(xa, index, entry)
-		atomic_long_dec(&odp_live_entries);
-	xa_destroy(xa);
-	umem->nr_entries = 0;
-}
-
 /**
  * odp_umem_remove() - Stop mirroring and empty the tables.
  * @umem: an explicit umem or a child that odp_umem_insert() inserted
@@ -1078,8 +1066,11 @@ void odp_umem_remove(struct odp_mirror_umem *umem)
 	mmu_interval_notifier_remove(&umem->notifier);
 	down_write(&umem->lock);
 	umem->dead = true;
-	odp_destroy_table(umem, &umem->pfns);
-	odp_destroy_table(umem, &umem->huge);
+	/* nr_entries counts the entries of both tables */
+	atomic_long_sub(umem->nr_entries, &odp_live_entries);
+	umem->nr_entries = 0;
+	xa_destroy(&umem->pfns);
+	xa_destroy(&umem->huge);
 	up_write(&umem->lock);
 	odp_fault_drop_stalled(umem);
 }
