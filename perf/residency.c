@@ -115,7 +115,6 @@ int main(int argc, char **argv)
 	uint64_t sizes[MAX_SIZES] = { 64ULL << 20, 256ULL << 20, 1ULL << 30 };
 	int nsizes = 3, modes[2] = { 0, 1 }, nmodes = 2, thp = 0, opt, i, j;
 	struct vu_qp_pair qps = { 0 };
-	struct vu_config cfg;
 	struct vu_ctx v;
 	struct ibv_mr *lmr;
 	uint64_t *res;
@@ -145,15 +144,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	vu_config_init(&cfg);
-	if (vu_config_from_env(&cfg) || vu_open(&v, &cfg) ||
-	    vu_qp_pair_create(&v, &qps))
-		return 1;
-	res = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	lmr = res == MAP_FAILED ? NULL :
-	      vu_reg_mr(&v, res, 4096, IBV_ACCESS_LOCAL_WRITE);
-	if (!lmr)
+	if (resident_open(&v, &qps, &res, &lmr))
 		return 1;
 	if (live("entries") < 0) {
 		fprintf(stderr, "no %s: not our odp_mirror?\n", LIVE_PATH);
@@ -166,8 +157,6 @@ int main(int argc, char **argv)
 		for (j = 0; j < nsizes; j++)
 			if (row(&v, &qps, res, lmr, sizes[j], modes[i], thp))
 				return 1;
-	vu_dereg_mr(&v, lmr);
-	vu_qp_pair_destroy(&v, &qps);
-	vu_close(&v);
+	resident_close(&v, &qps, res, lmr);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "verbs_util.h"
 
@@ -31,6 +32,37 @@ static inline int resident_parse_size(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return v ? 0 : -1;
+}
+
+/*
+ * Open the device of the environment (vu_config_from_env()), a QP pair,
+ * and a 4 KiB buffer with its MR for resident_touch()'s results.
+ * 0, or -1 (what failed is on stderr).
+ */
+static inline int resident_open(struct vu_ctx *v, struct vu_qp_pair *qps,
+				uint64_t **res, struct ibv_mr **lmr)
+{
+	struct vu_config cfg;
+
+	vu_config_init(&cfg);
+	if (vu_config_from_env(&cfg) || vu_open(v, &cfg) ||
+	    vu_qp_pair_create(v, qps))
+		return -1;
+	*res = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	*lmr = *res == MAP_FAILED ? NULL :
+	       vu_reg_mr(v, *res, 4096, IBV_ACCESS_LOCAL_WRITE);
+	return *lmr ? 0 : -1;
+}
+
+/* Undo resident_open(). */
+static inline void resident_close(struct vu_ctx *v, struct vu_qp_pair *qps,
+				  uint64_t *res, struct ibv_mr *lmr)
+{
+	vu_dereg_mr(v, lmr);
+	munmap(res, 4096);
+	vu_qp_pair_destroy(v, qps);
+	vu_close(v);
 }
 
 /* One FETCH_ADD of 0 at @raddr; 0 when it succeeded. */

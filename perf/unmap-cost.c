@@ -128,7 +128,6 @@ int main(int argc, char **argv)
 {
 	double ms[NR_CALLS][2][MAX_PAIRS], ratio[NR_CALLS][MAX_PAIRS];
 	struct bench b = { .size = 256ULL << 20 };
-	struct vu_config cfg;
 	int pairs = 6, opt, p, c, k;
 
 	while ((opt = getopt(argc, argv, "s:r:t")) != -1) {
@@ -152,15 +151,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	vu_config_init(&cfg);
-	if (vu_config_from_env(&cfg) || vu_open(&b.v, &cfg) ||
-	    vu_qp_pair_create(&b.v, &b.qps))
-		return 1;
-	b.res = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	b.lmr = b.res == MAP_FAILED ? NULL :
-		vu_reg_mr(&b.v, b.res, 4096, IBV_ACCESS_LOCAL_WRITE);
-	if (!b.lmr)
+	if (resident_open(&b.v, &b.qps, &b.res, &b.lmr))
 		return 1;
 	if (kv_file_value(LIVE_PATH, "entries") != 0) {
 		fprintf(stderr, "no %s, or entries already there: not our idle odp_mirror?\n",
@@ -192,8 +183,6 @@ int main(int argc, char **argv)
 		       quantile(ratio[c], pairs, 0.5),
 		       quantile(ratio[c], pairs, 0.25),
 		       quantile(ratio[c], pairs, 0.75));
-	vu_dereg_mr(&b.v, b.lmr);
-	vu_qp_pair_destroy(&b.v, &b.qps);
-	vu_close(&b.v);
+	resident_close(&b.v, &b.qps, b.res, b.lmr);
 	return 0;
 }
