@@ -13,25 +13,8 @@
 
 static struct dentry *odp_debugfs_dir;
 
-/*
- * Writing N > 0 makes the Nth odp_mirror_umem_access() from then on fail
- * with -EAGAIN, as if invalidations had kept taking its pages, once;
- * reading shows how many accesses are left before it (0: none pending).
- */
-static atomic_t odp_fail_access_nth = ATOMIC_INIT(0);
-
-/**
- * odp_inject_access_failure() - Should this access fail (fail_access_nth)?
- *
- * Return: true for the access that the knob names.
- */
-bool odp_inject_access_failure(void)
-{
-	/* the common case: nothing armed, one read */
-	if (likely(!atomic_read(&odp_fail_access_nth)))
-		return false;
-	return atomic_dec_if_positive(&odp_fail_access_nth) == 0;
-}
+/* odp_inject_access_failure()'s knob */
+atomic_t odp_fail_access_nth = ATOMIC_INIT(0);
 
 /*
  * per_mm structs are freed after an SRCU grace period: count them, wait

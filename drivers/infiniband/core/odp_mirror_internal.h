@@ -89,13 +89,14 @@ struct odp_mirror_umem {
 	struct rw_semaphore	lock;
 	/*
 	 * Translation table, protected by @lock: index is the page number
-	 * (va >> PAGE_SHIFT), value xa_mk_value(pfn << 1 | writable).
+	 * counted from @start's PMD (odp_page_index()), value
+	 * xa_mk_value(pfn << 1 | writable).
 	 * Only faulted pages have entries.
 	 */
 	struct xarray		pfns;
 	/*
 	 * PMD-mapped huge pages, one entry each, protected by @lock: index
-	 * va >> PMD_SHIFT, value xa_mk_value(head pfn << 1 | writable).
+	 * the PMD counted from @start's, value xa_mk_value(head pfn << 1 | writable).
 	 * Looked up before @pfns.
 	 */
 	struct xarray		huge;
@@ -169,7 +170,22 @@ static inline void odp_down_read(struct rw_semaphore *sem)
 /* odp_debugfs.c */
 void odp_debugfs_init(void);
 void odp_debugfs_exit(void);
-bool odp_inject_access_failure(void);
+extern atomic_t odp_fail_access_nth;
+
+/*
+ * Should this access fail? Writing N > 0 to debugfs' fail_access_nth
+ * makes the Nth odp_mirror_umem_access() from then on fail with -EAGAIN,
+ * as if invalidations had kept taking its pages, once; reading it shows
+ * how many accesses are left before it (0: none pending). Inline: every
+ * access of the copy path asks.
+ */
+static inline bool odp_inject_access_failure(void)
+{
+	/* the common case: nothing armed, one read */
+	if (likely(!atomic_read(&odp_fail_access_nth)))
+		return false;
+	return atomic_dec_if_positive(&odp_fail_access_nth) == 0;
+}
 
 /* odp_umem.c */
 /* Work on [va, end) of an explicit umem or child, checked to lie inside. */
