@@ -96,7 +96,8 @@ struct odp_mirror_umem {
 	struct xarray		pfns;
 	/*
 	 * PMD-mapped huge pages, one entry each, protected by @lock: index
-	 * the PMD counted from @start's, value xa_mk_value(head pfn << 1 | writable).
+	 * the PMD counted from @start's (odp_page_index() >> 9), value
+	 * xa_mk_value(head pfn << 1 | writable).
 	 * Looked up before @pfns.
 	 */
 	struct xarray		huge;

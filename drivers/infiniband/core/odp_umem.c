@@ -964,8 +964,9 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_prefault);
  * in one recorded page of an explicit umem, whose lock is free, with no
  * failure armed (a packet's payload, mostly). It does what
  * odp_mirror_umem_access() would do for it, in one function: rxe copies
- * every packet's payload, and under emulation the walk's layers cost a
- * tenth of rxe's packet work (perf/README.md).
+ * every packet's payload this way, and through the general walk's seven
+ * layers ODP's code took 8 % of rxe's worker time, against 4 % with this
+ * (perf/README.md). Implicit umems take the general walk.
  * Return: true when copied; false when the general path must run, which
  * then checks and reports whatever stopped this one.
  */
