@@ -22,6 +22,10 @@
 #   write.q1 read.q1 send.q1     ib_{write,read,send}_bw, 1 QP
 #   write.q4 read.q4 send.q4     the same with 4 QPs on one MR (-q 4)
 #   write.64B        ib_write_bw -s 64 -n 20000, message rate
+#   implicit.write.q1 implicit.read.q1 implicit.send.q1
+#                    explicit ODP (A) against implicit ODP (B: --odp
+#                    with perf/preload/implicit-odp.so, the +implicit of
+#                    its arguments), 1 QP
 # The boot's copy limit comes first and last (perf/copy-limit.c: one
 # CPU's memcpy and crc32 bandwidth, the work rxe does per byte), and the
 # table puts ib_write_bw (pinned and ODP, 1 QP) beside memcpy.
@@ -74,6 +78,9 @@ comparisons=(
 	'read.q4|ib_read_bw|-q 4|-q 4 --odp|bw'
 	'send.q4|ib_send_bw|-q 4|-q 4 --odp|bw'
 	'write.64B|ib_write_bw|-q 1 -s 64 -n 20000|-q 1 -s 64 -n 20000 --odp|rate'
+	'implicit.write.q1|ib_write_bw|-q 1 --odp|-q 1 --odp +implicit|bw'
+	'implicit.read.q1|ib_read_bw|-q 1 --odp|-q 1 --odp +implicit|bw'
+	'implicit.send.q1|ib_send_bw|-q 1 --odp|-q 1 --odp +implicit|bw'
 )
 comparisons_lat=(
 	'noise.lat.8B|ib_write_lat|-s 8 -n 2000|-s 8 -n 2000|lat_typ'
@@ -90,20 +97,35 @@ events=(-e odp_mirror:odp_mirror_fault
 
 # run_one JSON TOOL ARGS...: one perftest run (its tracepoint counts in
 # JSON.events); a failure leaves no JSON and a line in
-# OUTDIR/failed.txt.
+# OUTDIR/failed.txt. An argument +implicit runs both sides with
+# perf/preload/implicit-odp.so, and the run fails unless the client's
+# registrations were made implicit.
 run_one() {
-	local json=$1 rc=0 why count=()
+	local json=$1 rc=0 why count=() env=() args=() a
 	shift
+	for a in "$@"; do
+		if [ "$a" = +implicit ]; then
+			env=(LD_PRELOAD="$here/out/implicit-odp.so")
+		else
+			args+=("$a")
+		fi
+	done
 	[ ! -d /sys/kernel/tracing/events/odp_mirror ] ||
 		count=(perf stat -a -x ',' -o "$json.events" "${events[@]}" --)
-	timeout --kill-after=5 300 "${count[@]}" "$here/perftest-pair.sh" \
-		"$json" "$@" 2>/dev/null || rc=$?
+	timeout --kill-after=5 300 "${count[@]}" env "${env[@]}" \
+		"$here/perftest-pair.sh" "$json" "${args[@]}" 2>/dev/null || rc=$?
 	if [ "$rc" = 0 ] && why=$("$here/perftest_json.py" --check "$json") &&
 		[ "$why" = ok ]; then
-		return 0
+		if [ ${#env[@]} = 0 ] ||
+		   grep -q "implicit-odp: [1-9][0-9]* registrations made implicit" \
+			"$json.client.log"; then
+			return 0
+		fi
+		why=" no implicit MR"
+	else
+		why=$({ grep -h -m1 -e "Can't produce" -e 'Failed status' -e 'Couldn' \
+			"$json".*.log 2>/dev/null || true; } | head -n1 | tr -s ' \t' ' ')
 	fi
-	why=$({ grep -h -m1 -e "Can't produce" -e 'Failed status' -e 'Couldn' \
-		"$json".*.log 2>/dev/null || true; } | head -n1 | tr -s ' \t' ' ')
 	echo "$(basename "$json" .json): exit $rc:${why:- no usable report}" >>"$(dirname "$json")/../failed.txt"
 	rm -f "$json"
 }

@@ -28,9 +28,13 @@
  *  - lazyfree.<variant>.pageout_keeps_bytes: MADV_FREE, an ODP MR over
  *    the region, then a 256 KiB WRITE (page aligned, or unaligned start
  *    and end), one FETCH_ADD or CMP_AND_SWP per page, or a SEND into a
- *    receive buffer spanning 4 pages; MADV_PAGEOUT; every byte kept. The
- *    pinned variant (an ordinary MR) is the control: it passes on any
- *    kernel.
+ *    receive buffer spanning 4 pages; MADV_PAGEOUT; every byte kept.
+ *    implicit_write_256k writes through an implicit ODP MR. The aligned
+ *    WRITEs' packets each lie in one page, so they take the in-page copy
+ *    (odp_copy_recorded()) once the first has faulted the pages; the
+ *    unaligned ones' pages are all touched by a packet that crosses a
+ *    page and takes the general walk. The pinned variant (an ordinary MR)
+ *    is the control: it passes on any kernel.
  *  - reclaim.swapped_in_clean: a zram swap device; CPU-written pages are
  *    swapped out (smaps Swap), read in again through the swap cache
  *    (MADV_WILLNEED, then a CPU read: clean swap-cache pages, checked in
@@ -60,6 +64,10 @@
  *    reclaim.ext4_shared_file pass.
  *  - a scratch fix (odp_access_stay() marks the anonymous folio of each
  *    page it wrote dirty): every case passes.
+ *  - odp_copy_recorded() without its odp_mark_dirty() (2026-12-06): the
+ *    explicit and the implicit write_256k fail (byte 0 reads 0x00 after
+ *    MADV_PAGEOUT, want 0xf9); every other case passes, the general walk
+ *    dirtying their pages.
  *  - swapped_in_clean without MADV_WILLNEED: the read fault on zram
  *    (SWP_SYNCHRONOUS_IO, one swap user) skips the swap cache, the page
  *    has no swap slot and reclaim dirties it before swap-out, so the data
@@ -261,6 +269,7 @@ FIXTURE(lazyfree) {
 FIXTURE_VARIANT(lazyfree) {
 	enum change	change;
 	bool		odp;	/* false: an ordinary (pinned) MR */
+	bool		implicit;	/* the MR is implicit ODP */
 	size_t		pages;	/* of the region */
 	size_t		off;	/* WRITE, SEND: [off, off + len) */
 	size_t		len;
@@ -272,6 +281,11 @@ FIXTURE_VARIANT_ADD(lazyfree, write_256k) {
 
 FIXTURE_VARIANT_ADD(lazyfree, write_unaligned) {
 	.change = CH_WRITE, .odp = true, .pages = 65, .off = 0x123,
+	.len = 256 << 10,
+};
+
+FIXTURE_VARIANT_ADD(lazyfree, implicit_write_256k) {
+	.change = CH_WRITE, .odp = true, .implicit = true, .pages = 64,
 	.len = 256 << 10,
 };
 
@@ -317,6 +331,10 @@ FIXTURE_SETUP(lazyfree)
 			       "%s RC ODP caps 0x%x lack 0x%x",
 			       self->cfg.dev_name, rc, need[variant->change]);
 	}
+	if (variant->implicit)
+		TU_REQUIRE_CAP(ax.odp_caps.general_caps &
+			       IBV_ODP_SUPPORT_IMPLICIT,
+			       "%s has no implicit ODP", self->cfg.dev_name);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
 
 	self->map_size = (variant->pages + 2) * PG;
@@ -427,8 +445,12 @@ TEST_F_TIMEOUT(lazyfree, pageout_keeps_bytes, 120)
 
 	if (variant->odp)
 		access |= IBV_ACCESS_ON_DEMAND;
-	self->mr = vu_reg_mr(&self->v, reg, n, access);
+	if (variant->implicit)
+		self->mr = ibv_reg_mr(self->v.pd, NULL, SIZE_MAX, access);
+	else
+		self->mr = vu_reg_mr(&self->v, reg, n, access);
 	ASSERT_NE(NULL, self->mr) TH_LOG("%s MR: %s",
+					 variant->implicit ? "implicit ODP" :
 					 variant->odp ? "ODP" : "pinned",
 					 strerror(errno));
 	tu_fill(self->src, SRC_SIZE, 4);

@@ -243,6 +243,40 @@ int odp_implicit_walk(struct odp_mirror_umem *umem, unsigned long va,
 ALLOW_ERROR_INJECTION(odp_implicit_walk, ERRNO);
 
 /**
+ * odp_implicit_copy_in_page() - odp_copy_recorded() in an implicit umem.
+ * @umem: the implicit umem
+ * @va: first user virtual address, checked to lie in @umem; [@va, @va +
+ *      @len) lies in one page
+ * @buf: kernel buffer of @len bytes
+ * @len: length in bytes
+ * @to_umem: copy @buf into the page (else the other way)
+ *
+ * The copy path's common case on an implicit umem: the child that covers
+ * the page is there, and the page is recorded in it. No child is created
+ * and none is left empty (a child whose page is recorded holds an entry),
+ * so nothing is handed to the reclaim work.
+ *
+ * Context: as odp_mirror_umem_access(); does not sleep.
+ * Return: true when copied; false when there is no such child or page, or
+ * a lock is taken: then odp_implicit_walk() must do it.
+ */
+bool odp_implicit_copy_in_page(struct odp_mirror_umem *umem, unsigned long va,
+			       void *buf, size_t len, bool to_umem)
+{
+	struct odp_implicit *imp = umem->implicit;
+	struct odp_mirror_umem *child;
+	bool copied = false;
+
+	if (!down_read_trylock(&imp->children_lock))
+		return false;
+	child = xa_load(&imp->children, va >> ODP_CHILD_SHIFT);
+	if (child)
+		copied = odp_copy_recorded(child, va, buf, len, to_umem);
+	up_read(&imp->children_lock);
+	return copied;
+}
+
+/**
  * odp_implicit_release() - Destroy an implicit umem's children.
  * @umem: the implicit umem, which no access uses any more
  *

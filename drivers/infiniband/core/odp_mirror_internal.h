@@ -180,10 +180,15 @@ extern atomic_t odp_fail_access_nth;
  * how many accesses are left before it (0: none pending). Inline: every
  * access of the copy path asks.
  */
+static inline bool odp_access_failure_armed(void)
+{
+	return atomic_read(&odp_fail_access_nth);
+}
+
 static inline bool odp_inject_access_failure(void)
 {
 	/* the common case: nothing armed, one read */
-	if (likely(!atomic_read(&odp_fail_access_nth)))
+	if (likely(!odp_access_failure_armed()))
 		return false;
 	return atomic_dec_if_positive(&odp_fail_access_nth) == 0;
 }
@@ -203,6 +208,8 @@ int odp_fault(struct odp_mirror_umem *umem, unsigned long va,
 	      unsigned long npages, unsigned long flags, bool in_caller,
 	      struct odp_fault_result *res);
 void odp_count(atomic64_t *own, atomic64_t *total, u64 n);
+bool odp_copy_recorded(struct odp_mirror_umem *umem, unsigned long va,
+		       void *buf, size_t len, bool to_umem);
 
 /* odp_fault_work.c */
 /*
@@ -222,10 +229,11 @@ void odp_fault_flush(void);
 int odp_implicit_init(void);
 void odp_implicit_exit(void);
 void odp_implicit_flush(void);
-struct odp_implicit *odp_implicit_alloc(void);
 int odp_implicit_walk(struct odp_mirror_umem *umem, unsigned long va,
 		      unsigned long end, odp_range_fn fn, void *arg);
 void odp_implicit_child_emptied(struct odp_mirror_umem *child);
+bool odp_implicit_copy_in_page(struct odp_mirror_umem *umem, unsigned long va,
+			       void *buf, size_t len, bool to_umem);
 void odp_implicit_release(struct odp_mirror_umem *umem);
 
 /* odp_per_mm.c */

@@ -959,28 +959,29 @@ int odp_mirror_umem_prefault(struct odp_mirror_umem *umem, u64 va, u64 len,
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefault);
 
-/*
- * The copy path's common case without the general walk: a copy that lies
- * in one recorded page of an explicit umem, whose lock is free, with no
- * failure armed (a packet's payload, mostly). It does what
- * odp_mirror_umem_access() would do for it, in one function: rxe copies
- * every packet's payload this way, and through the general walk's seven
- * layers ODP's code took 8 % of rxe's worker time, against 4 % with this
- * (perf/README.md). Implicit umems take the general walk.
- * Return: true when copied; false when the general path must run, which
- * then checks and reports whatever stopped this one.
+/**
+ * odp_copy_recorded() - Copy within one recorded page, if its lock is free.
+ * @umem: an explicit umem or a child
+ * @va: first user virtual address; [@va, @va + @len) lies in one page of
+ *      @umem
+ * @buf: kernel buffer of @len bytes
+ * @len: length in bytes
+ * @to_umem: copy @buf into the page (else the other way)
+ *
+ * The per-page steps of odp_access_stay() and odp_copy_chunk(), the
+ * folio marked dirty before a write among them, for one page.
+ *
+ * Context: as odp_mirror_umem_access(); does not sleep.
+ * Return: true when copied; false when the page is not recorded (or not
+ * writable, for @to_umem) or an invalidation holds @umem->lock.
  */
-static bool odp_copy_in_page(struct odp_mirror_umem *umem, u64 va,
-			     void *buf, u64 len, bool to_umem)
+bool odp_copy_recorded(struct odp_mirror_umem *umem, unsigned long va,
+		       void *buf, size_t len, bool to_umem)
 {
 	unsigned long pfn;
 	void *kaddr;
-	u64 end;
 
-	if (umem->implicit || !len || len > PAGE_SIZE - offset_in_page(va) ||
-	    atomic_read(&odp_fail_access_nth) ||
-	    odp_check_access(umem, va, len, to_umem, &end) ||
-	    !down_read_trylock(&umem->lock))
+	if (!down_read_trylock(&umem->lock))
 		return false;
 	pfn = odp_usable_pfn(umem, va, to_umem);
 	if (pfn) {
@@ -995,6 +996,31 @@ static bool odp_copy_in_page(struct odp_mirror_umem *umem, u64 va,
 	}
 	up_read(&umem->lock);
 	return pfn;
+}
+
+/*
+ * The copy path's common case without the general walk: a copy that lies
+ * in one recorded page, whose locks are free, with no failure armed (a
+ * packet's payload, mostly). It does what odp_mirror_umem_access() would
+ * do for it, in one function (and, on an implicit umem, the child's
+ * lookup): rxe copies every packet's payload this way, and through the
+ * general walk's seven layers ODP's code took 8 % of rxe's worker time,
+ * against 4 % with this (perf/README.md).
+ * Return: true when copied; false when the general path must run, which
+ * then checks and reports whatever stopped this one.
+ */
+static bool odp_copy_in_page(struct odp_mirror_umem *umem, u64 va,
+			     void *buf, u64 len, bool to_umem)
+{
+	u64 end;
+
+	if (!len || len > PAGE_SIZE - offset_in_page(va) ||
+	    odp_access_failure_armed() ||
+	    odp_check_access(umem, va, len, to_umem, &end))
+		return false;
+	if (umem->implicit)
+		return odp_implicit_copy_in_page(umem, va, buf, len, to_umem);
+	return odp_copy_recorded(umem, va, buf, len, to_umem);
 }
 
 /**
