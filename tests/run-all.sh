@@ -21,8 +21,8 @@
 #   ucx         UCX 1.13.1 and Open MPI 4.1.4 over rxe0, pinned, explicit
 #               and implicit ODP (tests/ucx; the implicit cases on the
 #               patched UCX build of tests/ucx/build-ucx.sh), one boot
-#   lifetime    the teardown matrix (tests/lifetime), one boot: 70
-#               iterations a cell, 30 for the cells that reload the stack
+#   lifetime    the teardown matrix (tests/lifetime), one boot: 50
+#               iterations a cell, 20 for the cells that reload the stack
 #               (about 1 s an iteration under TCG; LIFETIME_RELOAD_ITERATIONS);
 #               LIFETIME_ITERATIONS=1000 for the stress run (make stress),
 #               every cell
@@ -167,9 +167,9 @@ run_one() {
 		;;
 	lifetime)
 		guest lifetime --timeout 43200 env \
-			LIFETIME_RELOAD_ITERATIONS="${LIFETIME_RELOAD_ITERATIONS:-${LIFETIME_ITERATIONS:-30}}" \
+			LIFETIME_RELOAD_ITERATIONS="${LIFETIME_RELOAD_ITERATIONS:-${LIFETIME_ITERATIONS:-20}}" \
 			"$here/lifetime/run.sh" /results/results.txt \
-			"${LIFETIME_ITERATIONS:-70}"
+			"${LIFETIME_ITERATIONS:-50}"
 		collect lifetime "$out/lifetime/results.txt"
 		;;
 	pyverbs65)

@@ -87,9 +87,11 @@ tap_to_results() {
 
 for name in "${names[@]}"; do
 	echo "# run.sh: $bindir/$name"
+	start=$SECONDS
 	timeout --kill-after=10 "$limit" "$bindir/$name" >"$tap" 2>&1
 	status=$?
 	cat "$tap"
+	echo "# run.sh: $name took $((SECONDS - start)) s"
 	tap_to_results "$name" "$tap" "$status"
 done
 
