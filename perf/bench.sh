@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# bench.sh PROG [--mem SIZE] [--build DIR] [ARGS...]   (host)
+# bench.sh PROG [--mem SIZE] [--build DIR] [--mttcg] [ARGS...]   (host)
 #
 # Build perf/out/PROG (make -C perf), boot the guest once with our rxe
 # and without the tests' debug options (tests/vm/run-in-guest.sh --bench,
@@ -12,31 +12,35 @@
 # first-touch (a fault's share of an RDMA WRITE) or unmap-cost (what a
 # resident ODP MR adds to munmap and MADV_DONTNEED); see the
 # header of each for its arguments. --build DIR loads our modules from
-# another build tree (run-in-guest.sh --build). Guest logs land in
+# another build tree (run-in-guest.sh --build); --mttcg gives each vCPU
+# its own host thread (run-in-guest.sh --mttcg: in the round-robin TCG of
+# other boots, a time that spans a wait for rxe's workers includes the
+# vCPUs' turns, see README.md). Guest logs land in
 # build/perf/PROG-DATE/.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 if [ $# -lt 1 ] || [ ! -f "$here/$1.c" ]; then
-	echo "usage: $0 PROG [--mem SIZE] [--build DIR] [ARGS...]  (PROG: $(cd "$here" && ls ./*.c | sed 's|^\./||; s|\.c$||' | tr '\n' ' '))" >&2
+	echo "usage: $0 PROG [--mem SIZE] [--build DIR] [--mttcg] [ARGS...]  (PROG: $(cd "$here" && ls ./*.c | sed 's|^\./||; s|\.c$||' | tr '\n' ' '))" >&2
 	exit 2
 fi
 prog=$1
 shift
-mem=4G build=()
-while [ $# -ge 2 ]; do
+mem=4G build=() tcg=()
+while [ $# -ge 1 ]; do
 	case $1 in
-	--mem) mem=$2 ;;
-	--build) build=(--build "$2") ;;
+	--mem) mem=$2; shift ;;
+	--build) build=(--build "$2"); shift ;;
+	--mttcg) tcg=(--mttcg) ;;
 	*) break ;;
 	esac
-	shift 2
+	shift
 done
 make -s -C "$here"
 out=$top/build/perf/$prog-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 start=$SECONDS
-"$top/tests/vm/run-in-guest.sh" --bench --mem "$mem" "${build[@]}" --out "$out" -- \
+"$top/tests/vm/run-in-guest.sh" --bench --mem "$mem" "${build[@]}" "${tcg[@]}" --out "$out" -- \
 	"$here/out/$prog" "$@"
 echo "guest run: $((SECONDS - start)) s (logs in $out)"
