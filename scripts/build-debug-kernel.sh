@@ -18,6 +18,9 @@
 #   root/usr/src/linux-headers-KVER
 #                            the object tree (KDIR for our modules)
 #   build.log                the build's output
+# A build that was cut off (a session's end) goes on where it stopped
+# when the script runs again: the source is extracted and configured
+# once (.configured), make does the rest.
 # Needs flex, bison, libelf-dev and libssl-dev (scripts/setup.sh --debug).
 # About 20 minutes on two cores when nothing is cached; the build uses
 # every core (RXE_ODP_JOBS to change).
@@ -41,45 +44,48 @@ if [ -f "$dcache/.built" ]; then
 fi
 
 [ -f "$cache/$KVER/.extracted" ] || "$top/scripts/fetch-kernel.sh" "$KERNEL_NAME" >/dev/null
-for tool in flex bison; do
-	command -v "$tool" >/dev/null ||
-		{ echo "build-debug-kernel: $tool is missing (scripts/setup.sh --debug)" >&2; exit 2; }
-done
-debfile=$(compgen -G "$cache/debs/linux-source-6.12_${KERNEL_PKG_VERSION/\~/%7e}_all.deb" ||
-	  compgen -G "$cache/debs/linux-source-6.12_${KERNEL_PKG_VERSION}_all.deb")
-
-rm -rf "$dcache"
-mkdir -p "$dcache/obj"
-echo "build-debug-kernel: extracting linux-source-6.12 $KERNEL_PKG_VERSION" >&2
-dpkg-deb --fsys-tarfile "$debfile" | tar -x -C "$dcache" ./usr/src/linux-source-6.12.tar.xz
-tar -xJf "$dcache/usr/src/linux-source-6.12.tar.xz" -C "$dcache"
-mv "$dcache/linux-source-6.12" "$dcache/src"
-rm -rf "${dcache:?}/usr"
-
 kmake=(make -C "$dcache/src" O="$dcache/obj" -j"$jobs")
-cp "$cache/$KVER/image/boot/config-$KVER" "$dcache/obj/.config"
-{
-	"${kmake[@]}" LSMOD="$modlist" localmodconfig </dev/null
-	"$dcache/src/scripts/kconfig/merge_config.sh" -m -O "$dcache/obj" \
-		"$dcache/obj/.config" "$fragment"
-	"${kmake[@]}" olddefconfig
-} >"$dcache/build.log" 2>&1
-# Every line of the fragment must have survived olddefconfig: a symbol
-# that a dependency turned off would make a weaker kernel than asked for.
-# survived LINE: LINE is in the config, or it is "# CONFIG_X is not set"
-# and X has no value there.
-survived() {
-	local sym
-	grep -qxF "$1" "$dcache/obj/.config" && return 0
-	sym=$(sed -n 's/^# \(CONFIG_[A-Z0-9_]*\) is not set$/\1/p' <<<"$1")
-	[ -n "$sym" ] && ! grep -q "^$sym=" "$dcache/obj/.config"
-}
-lost=$(grep -E '^(CONFIG_[A-Z0-9_]+=|# CONFIG_[A-Z0-9_]+ is not set)' "$fragment" |
-       while IFS= read -r line; do survived "$line" || echo "$line"; done)
-if [ -n "$lost" ]; then
-	echo "build-debug-kernel: these lines of $fragment did not survive olddefconfig:" >&2
-	echo "$lost" >&2
-	exit 1
+if [ ! -f "$dcache/.configured" ]; then
+	for tool in flex bison; do
+		command -v "$tool" >/dev/null ||
+			{ echo "build-debug-kernel: $tool is missing (scripts/setup.sh --debug)" >&2; exit 2; }
+	done
+	debfile=$(compgen -G "$cache/debs/linux-source-6.12_${KERNEL_PKG_VERSION/\~/%7e}_all.deb" ||
+		  compgen -G "$cache/debs/linux-source-6.12_${KERNEL_PKG_VERSION}_all.deb")
+
+	rm -rf "$dcache"
+	mkdir -p "$dcache/obj"
+	echo "build-debug-kernel: extracting linux-source-6.12 $KERNEL_PKG_VERSION" >&2
+	dpkg-deb --fsys-tarfile "$debfile" | tar -x -C "$dcache" ./usr/src/linux-source-6.12.tar.xz
+	tar -xJf "$dcache/usr/src/linux-source-6.12.tar.xz" -C "$dcache"
+	mv "$dcache/linux-source-6.12" "$dcache/src"
+	rm -rf "${dcache:?}/usr"
+
+	cp "$cache/$KVER/image/boot/config-$KVER" "$dcache/obj/.config"
+	{
+		"${kmake[@]}" LSMOD="$modlist" localmodconfig </dev/null
+		"$dcache/src/scripts/kconfig/merge_config.sh" -m -O "$dcache/obj" \
+			"$dcache/obj/.config" "$fragment"
+		"${kmake[@]}" olddefconfig
+	} >"$dcache/build.log" 2>&1
+	# Every line of the fragment must have survived olddefconfig: a symbol
+	# that a dependency turned off would make a weaker kernel than asked for.
+	# survived LINE: LINE is in the config, or it is "# CONFIG_X is not set"
+	# and X has no value there.
+	survived() {
+		local sym
+		grep -qxF "$1" "$dcache/obj/.config" && return 0
+		sym=$(sed -n 's/^# \(CONFIG_[A-Z0-9_]*\) is not set$/\1/p' <<<"$1")
+		[ -n "$sym" ] && ! grep -q "^$sym=" "$dcache/obj/.config"
+	}
+	lost=$(grep -E '^(CONFIG_[A-Z0-9_]+=|# CONFIG_[A-Z0-9_]+ is not set)' "$fragment" |
+	       while IFS= read -r line; do survived "$line" || echo "$line"; done)
+	if [ -n "$lost" ]; then
+		echo "build-debug-kernel: these lines of $fragment did not survive olddefconfig:" >&2
+		echo "$lost" >&2
+		exit 1
+	fi
+	touch "$dcache/.configured"
 fi
 echo "build-debug-kernel: building in $dcache/obj ($jobs jobs; log: build.log)" >&2
 if ! "${kmake[@]}" bzImage modules >>"$dcache/build.log" 2>&1; then
@@ -92,7 +98,7 @@ mkdir -p "$dcache/image/boot" "$dcache/root/usr/src"
 cp "$dcache/obj/arch/x86/boot/bzImage" "$dcache/image/boot/vmlinuz-$kver"
 cp "$dcache/obj/.config" "$dcache/image/boot/config-$kver"
 rm -f "$dcache/image/lib/modules/$kver/build" "$dcache/image/lib/modules/$kver/source"
-ln -s ../../../obj "$dcache/root/usr/src/linux-headers-$kver"
+ln -sfn ../../../obj "$dcache/root/usr/src/linux-headers-$kver"
 echo "$kver" >"$dcache/kver"
 touch "$dcache/.built"
 echo "$dcache"
