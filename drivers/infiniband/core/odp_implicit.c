@@ -50,8 +50,9 @@ static struct workqueue_struct *odp_reclaim_wq;
 struct odp_implicit {
 	/*
 	 * Read by accesses and prefetches while they use a child (they
-	 * sleep in faults); written by the reclaim work and by release,
-	 * only to take children out of @children.
+	 * sleep in faults; the in-page copy only tries it, and does not
+	 * sleep); written by the reclaim work and by release, only to take
+	 * children out of @children.
 	 */
 	struct rw_semaphore	children_lock;
 	/*
