@@ -189,6 +189,69 @@ TEST_F(counters, thp_is_one_entry)
 	ASSERT_EQ(0, munmap(map, 2 * huge));
 }
 
+/* One 8-byte remote WRITE at @at; the device-wide faults after it. */
+static long long write8(FIXTURE_DATA(counters) *self, struct ibv_mr *mr,
+			uint8_t *at)
+{
+	if (vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 1,
+			 self->src, 8, self->src_mr->lkey, (uintptr_t)at,
+			 mr->rkey) ||
+	    vu_wait_ok(&self->v, &self->qps.a, 1, IBV_WC_RDMA_WRITE))
+		return -1;
+	return hw_counter(self->cfg.dev_name, "odp_page_faults");
+}
+
+/*
+ * The first fault in a PMD records every present 4 KiB page of it; a
+ * fault in a PMD in use already records only the present pages of the
+ * 64 KiB around it (odp_fault_around(): the whole PMD's walk at every
+ * fault made a page-by-page first touch cost 13 CPU page faults).
+ */
+TEST_F(counters, fault_around_once_the_pmd_is_in_use)
+{
+	size_t huge = 2UL << 20, psz = getpagesize();
+	size_t around = (64 << 10) / psz;
+	struct ibv_mr *mr;
+	long long faults;
+	long entries;
+	uint8_t *map, *pmd;
+
+	map = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	pmd = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(huge - 1));
+	ASSERT_EQ(0, madvise(pmd, huge, MADV_NOHUGEPAGE));
+	memset(pmd, 0x11, huge);
+	mr = vu_reg_mr(&self->v, pmd, huge, IBV_ACCESS_ON_DEMAND |
+		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, mr);
+	entries = tu_live_count("entries");
+	ASSERT_LE(0, entries);
+
+	/* the first fault in the PMD: all of its present pages */
+	faults = hw_counter(self->cfg.dev_name, "odp_page_faults");
+	ASSERT_EQ(faults + 1, write8(self, mr, pmd));
+	ASSERT_EQ(entries + (long)(huge / psz), tu_live_count("entries"));
+
+	/* pages 16.. dropped and present again: recorded in 64 KiB steps */
+	ASSERT_EQ(0, madvise(pmd + around * psz, huge - around * psz,
+			     MADV_DONTNEED));
+	ASSERT_EQ(entries + (long)around, tu_live_count("entries"));
+	memset(pmd + around * psz, 0x22, huge - around * psz);
+	ASSERT_EQ(faults + 2, write8(self, mr, pmd + 6 * around * psz + 100));
+	ASSERT_EQ(entries + 2 * (long)around, tu_live_count("entries"));
+	ASSERT_EQ(faults + 2, write8(self, mr, pmd + 7 * around * psz - 8));
+	ASSERT_EQ(faults + 3, write8(self, mr, pmd + 7 * around * psz));
+	ASSERT_EQ(entries + 3 * (long)around, tu_live_count("entries"));
+	ASSERT_EQ(0x5a, pmd[6 * around * psz + 100]);
+	ASSERT_EQ(0x22, pmd[6 * around * psz + 108]);
+	ASSERT_EQ(0x5a, pmd[7 * around * psz - 1]);
+	ASSERT_EQ(0x5a, pmd[7 * around * psz]);
+
+	ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
+	ASSERT_EQ(0, munmap(map, 2 * huge));
+}
+
 /* Once every ODP MR is gone, odp_mirror holds no umem and no per_mm. */
 TEST(live_objects_after_teardown)
 {
