@@ -136,57 +136,23 @@ TEST_F(counters, registration_faults_nothing)
 }
 
 /*
- * A PMD-mapped THP is one translation entry: the first remote access to
- * it faults one page and records the whole huge page as one entry of
- * odp_mirror's table, so an access anywhere else in it faults nothing
- * and adds nothing.
+ * The PMD-aligned 2 MiB of a fresh 4 MiB anonymous mapping (*@map, for
+ * munmap()), with @advice, filled with @fill by the CPU; NULL on error.
  */
-TEST_F(counters, thp_is_one_entry)
+static uint8_t *map_pmd(uint8_t **map, int advice, int fill)
 {
-	const char *dev = self->cfg.dev_name;
 	size_t huge = 2UL << 20;
-	struct ibv_mr *mr;
-	long long faults;
-	long entries;
-	uint8_t *map, *thp;
+	uint8_t *pmd;
 
-	map = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, map);
-	thp = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(huge - 1));
-	ASSERT_EQ(0, madvise(thp, huge, MADV_HUGEPAGE));
-	memset(thp, 0x11, huge);
-	if (tu_smaps_kb(thp, "AnonHugePages") < 2048) {
-		munmap(map, 2 * huge);
-		SKIP(return, "no transparent huge page was mapped");
-	}
-	mr = vu_reg_mr(&self->v, thp, huge, IBV_ACCESS_ON_DEMAND |
-		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	ASSERT_NE(NULL, mr);
-
-	faults = hw_counter(dev, "odp_page_faults");
-	entries = tu_live_count("entries");
-	ASSERT_LE(0, entries);
-	ASSERT_EQ(0, vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 1,
-				  self->src, 8, self->src_mr->lkey,
-				  (uintptr_t)thp, mr->rkey));
-	ASSERT_EQ(0, vu_wait_ok(&self->v, &self->qps.a, 1,
-				IBV_WC_RDMA_WRITE));
-	ASSERT_EQ(faults + 1, hw_counter(dev, "odp_page_faults"));
-	ASSERT_EQ(entries + 1, tu_live_count("entries"));
-
-	ASSERT_EQ(0, vu_post_send(&self->v, &self->qps.a, IBV_WR_RDMA_WRITE, 2,
-				  self->src, 8, self->src_mr->lkey,
-				  (uintptr_t)thp + huge / 2 + 4096, mr->rkey));
-	ASSERT_EQ(0, vu_wait_ok(&self->v, &self->qps.a, 2,
-				IBV_WC_RDMA_WRITE));
-	ASSERT_EQ(faults + 1, hw_counter(dev, "odp_page_faults"));
-	ASSERT_EQ(entries + 1, tu_live_count("entries"));
-	ASSERT_EQ(0x5a, thp[huge / 2 + 4096]);
-	ASSERT_EQ(0x11, thp[huge / 2 + 4096 + 8]);
-
-	ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
-	ASSERT_EQ(0, munmap(map, 2 * huge));
+	*map = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*map == MAP_FAILED)
+		return NULL;
+	pmd = (uint8_t *)(((uintptr_t)*map + huge - 1) & ~(huge - 1));
+	if (madvise(pmd, huge, advice))
+		return NULL;
+	memset(pmd, fill, huge);
+	return pmd;
 }
 
 /* One 8-byte remote WRITE at @at; the device-wide faults after it. */
@@ -199,6 +165,45 @@ static long long write8(FIXTURE_DATA(counters) *self, struct ibv_mr *mr,
 	    vu_wait_ok(&self->v, &self->qps.a, 1, IBV_WC_RDMA_WRITE))
 		return -1;
 	return hw_counter(self->cfg.dev_name, "odp_page_faults");
+}
+
+/*
+ * A PMD-mapped THP is one translation entry: the first remote access to
+ * it faults one page and records the whole huge page as one entry of
+ * odp_mirror's table, so an access anywhere else in it faults nothing
+ * and adds nothing.
+ */
+TEST_F(counters, thp_is_one_entry)
+{
+	size_t huge = 2UL << 20;
+	struct ibv_mr *mr;
+	long long faults;
+	long entries;
+	uint8_t *map, *thp;
+
+	thp = map_pmd(&map, MADV_HUGEPAGE, 0x11);
+	ASSERT_NE(NULL, thp);
+	if (tu_smaps_kb(thp, "AnonHugePages") < 2048) {
+		munmap(map, 2 * huge);
+		SKIP(return, "no transparent huge page was mapped");
+	}
+	mr = vu_reg_mr(&self->v, thp, huge, IBV_ACCESS_ON_DEMAND |
+		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	ASSERT_NE(NULL, mr);
+
+	faults = hw_counter(self->cfg.dev_name, "odp_page_faults");
+	entries = tu_live_count("entries");
+	ASSERT_LE(0, entries);
+	ASSERT_EQ(faults + 1, write8(self, mr, thp));
+	ASSERT_EQ(entries + 1, tu_live_count("entries"));
+
+	ASSERT_EQ(faults + 1, write8(self, mr, thp + huge / 2 + 4096));
+	ASSERT_EQ(entries + 1, tu_live_count("entries"));
+	ASSERT_EQ(0x5a, thp[huge / 2 + 4096]);
+	ASSERT_EQ(0x11, thp[huge / 2 + 4096 + 8]);
+
+	ASSERT_EQ(0, vu_dereg_mr(&self->v, mr));
+	ASSERT_EQ(0, munmap(map, 2 * huge));
 }
 
 /*
@@ -216,12 +221,8 @@ TEST_F(counters, fault_around_once_the_pmd_is_in_use)
 	long entries;
 	uint8_t *map, *pmd;
 
-	map = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, map);
-	pmd = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(huge - 1));
-	ASSERT_EQ(0, madvise(pmd, huge, MADV_NOHUGEPAGE));
-	memset(pmd, 0x11, huge);
+	pmd = map_pmd(&map, MADV_NOHUGEPAGE, 0x11);
+	ASSERT_NE(NULL, pmd);
 	mr = vu_reg_mr(&self->v, pmd, huge, IBV_ACCESS_ON_DEMAND |
 		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	ASSERT_NE(NULL, mr);
