@@ -32,13 +32,16 @@
 #   ok|fail debug.faults.<injector>.<entry>.<phase> # budget: space:status
 #                                                      (* where it fired)
 #   ok|fail debug.faults.<injector>.kmemleak
-# Environment: MAX_NTH (default 4).
+# Environment: MAX_NTH (default 4); FAULTS_INJECTORS, the injectors to
+# run (default "slab page func"; make check-debug runs "slab page" and
+# "func" in two guests side by side).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 results=${1:?usage: faults.sh RESULTS}
 max_nth=${MAX_NTH:-4}
+injectors=" ${FAULTS_INJECTORS:-slab page func} "
 dbg=/sys/kernel/debug
 live=$dbg/odp_mirror/live
 phases=(reg fault prefetch implicit invalidate)
@@ -220,6 +223,7 @@ leaks() {
 }
 
 for inj in slab page; do
+	[[ $injectors == *" $inj "* ]] || continue
 	dir=$dbg/failslab
 	[ "$inj" = slab ] || dir=$dbg/fail_page_alloc
 	setup_attr "$dir"
@@ -244,6 +248,7 @@ for inj in slab page; do
 	leaks "$inj"
 done
 
+[[ $injectors == *" func "* ]] || exit 0
 dir=$dbg/fail_function
 setup_attr "$dir"
 for fn in "${!func_errno[@]}"; do

@@ -6,12 +6,17 @@
 # injection), our modules for it and the userspace, then boots it once per
 # part, two parts side by side:
 #
-#   c         every C test (tests/c) at RXE_ODP_ROUNDS (default 3) rounds
-#             a scenario: the tagged race and teardown scenarios among them
-#   lifetime  the teardown matrix (tests/lifetime) at 10 iterations a cell
-#   pyverbs   rdma-core 44's and 65's test_odp
-#   faults    fault injection aimed at our code (tests/debug/faults.sh)
+#   c             every C test (tests/c) at RXE_ODP_ROUNDS (default 3)
+#                 rounds a scenario: the tagged race and teardown
+#                 scenarios among them
+#   faults-alloc  fault injection aimed at our code (tests/debug/faults.sh):
+#                 failslab and fail_page_alloc
+#   lifetime      the teardown matrix (tests/lifetime) at 10 iterations a
+#                 cell
+#   faults-func   the same with fail_function
+#   pyverbs       rdma-core 44's and 65's test_odp
 #
+# (the two halves of the fault injection take an hour or more each)
 # Every boot goes through the dmesg gate (tests/vm/dmesg-gate.sh: KASAN,
 # lockdep, kmemleak, DEBUG_VM, atomic-sleep and list reports fail it) and,
 # after our stack is unloaded, a kmemleak scan (tests/vm/guest-init.sh).
@@ -30,7 +35,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 out=$top/build/check-debug
-all_parts=(c faults lifetime pyverbs)
+all_parts=(c faults-alloc lifetime faults-func pyverbs)
 parts=("$@")
 if [ "${1:-}" = --summary ]; then
 	# only the summary of the results in $out (parts run before, or
@@ -75,8 +80,12 @@ part() {
 	pyverbs)
 		cmd=(sh -c "'$top/tests/pyverbs/run-lane.sh' 44 /results/results.txt tests.test_odp;
 			    '$top/tests/pyverbs/run-lane.sh' 65 /results/results.txt tests.test_odp") ;;
-	faults)
-		cmd=("$here/faults.sh" /results/results.txt) ;;
+	faults-alloc)
+		cmd=(env FAULTS_INJECTORS="slab page" "$here/faults.sh"
+		     /results/results.txt) ;;
+	faults-func)
+		cmd=(env FAULTS_INJECTORS=func "$here/faults.sh"
+		     /results/results.txt) ;;
 	*)
 		echo "run.sh: unknown part $name" >&2
 		return 2 ;;
@@ -140,14 +149,14 @@ skipped=$(grep -c '^skip ' "$out/all.txt")
 	echo '```'
 	grep '^fail ' "$out/all.txt" || echo none
 	echo '```'
-	if [ -s "$out/faults.txt" ]; then
+	if [ -s "$out/faults-alloc.txt" ] || [ -s "$out/faults-func.txt" ]; then
 		echo
 		echo "Fault injection, a line per injector, entry point and phase: what an"
 		echo "unarmed run used (bytes or calls), then each armed run as"
 		echo "space:exit status (3: clean failures; * where the injection fired):"
 		echo
 		echo '```'
-		grep 'debug\.faults\.' "$out/faults.txt"
+		cat "$out"/faults-{alloc,func}.txt 2>/dev/null | grep 'debug\.faults\.'
 		echo '```'
 	fi
 } >"$out/results.md"
