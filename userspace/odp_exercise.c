@@ -92,20 +92,27 @@ static void ex_fill(struct ex *e, unsigned char *buf, size_t len)
 		buf[i] = (unsigned char)(i * 7 + e->seq * 13 + 1);
 }
 
-/* Bring both QPs back to RTS after an error completion. */
-static int ex_reconnect(struct ex *e)
+/*
+ * After an error completion, both QPs are replaced by new ones (new QP
+ * numbers). Brought through RESET to RTS instead, QP a started at PSN 0
+ * again while QP b could still be sending the responses of the failed
+ * request (a READ whose placement failed at its first packet has tens
+ * of them to go); they were taken for the answers to the next request,
+ * which never completed (make check-debug's fault injection, 2026-12-06;
+ * the fuzzer's qp_replace() for the same). ibv_destroy_qp() returns once
+ * rxe's tasks are done, and what is still queued for the old QPs is
+ * dropped.
+ */
+static int ex_replace(struct ex *e)
 {
-	int ret = vu_qp_connect(&e->v, e->p.a.qp, e->p.b.qp->qp_num);
-
-	if (!ret)
-		ret = vu_qp_connect(&e->v, e->p.b.qp, e->p.a.qp->qp_num);
-	return ret;
+	vu_qp_pair_destroy(&e->v, &e->p);
+	return vu_qp_pair_create(&e->v, &e->p);
 }
 
 /*
  * Post one operation on QP a and wait for it. Returns 1 when it
- * completed successfully, 0 when it failed cleanly (the QPs reset), -1
- * when it must stop (no completion, or the QPs cannot be reset). An
+ * completed successfully, 0 when it failed cleanly (the QPs replaced), -1
+ * when it must stop (no completion, or the QPs cannot be replaced). An
  * operation that must be refused (@refused) and is, is no failure.
  */
 static int ex_op_refused(struct ex *e, enum ibv_wr_opcode op, void *laddr,
@@ -132,7 +139,7 @@ static int ex_op_refused(struct ex *e, enum ibv_wr_opcode op, void *laddr,
 	if (!refused)
 		ex_clean(e, what, EIO);
 	printf("# %s: completion %s\n", what, ibv_wc_status_str(wc.status));
-	return ex_reconnect(e) ? -1 : 0;
+	return ex_replace(e) ? -1 : 0;
 }
 
 static int ex_op(struct ex *e, enum ibv_wr_opcode op, void *laddr,
@@ -175,7 +182,7 @@ static int ex_fadd(struct ex *e, __u64 *old, __u32 lkey, __u64 raddr,
 	if (wc.status == IBV_WC_SUCCESS)
 		return 1;
 	ex_clean(e, "fetch_add", EIO);
-	return ex_reconnect(e) ? -1 : 0;
+	return ex_replace(e) ? -1 : 0;
 }
 
 static void ex_check(struct ex *e, const void *got, const void *want,
