@@ -210,7 +210,8 @@ TEST_F(counters, thp_is_one_entry)
  * The first fault in a PMD records every present 4 KiB page of it; a
  * fault in a PMD in use already records only the present pages of the
  * 64 KiB around it (odp_fault_around(): the whole PMD's walk at every
- * fault made a page-by-page first touch cost 13 CPU page faults).
+ * fault made a device fault of memory touched page by page cost 8 to 12
+ * of the CPU's page faults, perf/README.md).
  */
 TEST_F(counters, fault_around_once_the_pmd_is_in_use)
 {
