@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# abba.sh [--lat] [--smp N] [--mttcg] [--mtu N] [--pairs N] [--iters N]
+# abba.sh [--lat] [--smp N] [--mttcg] [--icount] [--mtu N] [--pairs N] [--iters N]
 #         [--kernel NAME] [--build DIR] [--only NAME,...] [--no-save]
 #         (host; make bench, make bench-lat)
 # abba.sh --summary OUTDIR...   (the tables of boots run before)
@@ -53,6 +53,11 @@
 # comparisons in a boot with one host thread per vCPU too (boots one
 # after the other). With them, the same comparisons show how much of a
 # ratio comes from the way TCG shares one host thread between vCPUs.
+# --icount boots with guest time counted in executed instructions
+# (run-in-guest.sh --icount): a run's time is what its instructions cost,
+# whatever else the host does, and a ratio says which side executes more
+# per byte (a fault, a table walk, a lock) but nothing of cache misses or
+# of host-side costs. The host's load does not enter it.
 # --mtu N sets dummy0's MTU (default 1500: rxe's path MTU is the largest
 # IB MTU that fits, 1024; 4096 from 4200) before the first run.
 #
@@ -247,7 +252,8 @@ lines = [
     f"ODP ÷ pinned on rxe0, {meta['kernel']}, perftest {meta['perftest']}, "
     f"{pairs} ABBA pairs, one boot ({meta.get('smp', '2')} vCPUs, "
     f"MTU {meta.get('mtu', '1500')}, "
-    f"TCG thread={meta.get('tcg', 'single')}, "
+    f"TCG thread={meta.get('tcg', 'single')}"
+    f"{', guest time = instructions (icount)' if meta.get('icount') == '1' else ''}, "
     f"{datetime.date.today()})",
     '',
     '| comparison | tool | A | B | A median | B median | B ÷ A, median of pairs | IQR | pairs | failed runs |',
@@ -380,12 +386,13 @@ case ${1:-} in
 	;;
 esac
 
-pairs=6 iters=2000 save=1 kernels=() only='' build=() set=bw tcg=single smp=2 mtu=1500
+pairs=6 iters=2000 save=1 kernels=() only='' build=() set=bw tcg=single icount=0 smp=2 mtu=1500
 while [ $# -gt 0 ]; do
 	case $1 in
 	--lat) set=lat tcg=multi; comparisons=("${comparisons_lat[@]}") ;;
 	--smp) smp=$2; shift ;;
 	--mttcg) tcg=multi ;;
+	--icount) icount=1 ;;
 	--mtu) mtu=$2; shift ;;
 	--pairs) pairs=$2; shift ;;
 	--iters) iters=$2; shift ;;
@@ -400,6 +407,11 @@ done
 [ ${#kernels[@]} -gt 0 ] || kernels=("$("$top/scripts/kernel-env.sh" --list | head -n 1)")
 boot=(--smp "$smp")
 [ "$tcg" = single ] || boot+=(--mttcg)
+if [ "$icount" = 1 ]; then
+	# QEMU counts instructions with one TCG thread only
+	[ "$tcg" = single ] || { echo "abba: --icount needs round-robin TCG (no --mttcg, --lat)" >&2; exit 2; }
+	boot+=(--icount)
+fi
 
 make -s -C "$here" >/dev/null
 # One boot per kernel, side by side (a guest runs on one host thread).
@@ -431,14 +443,14 @@ fi
 echo "guest runs: $((SECONDS - start)) s (logs in ${outs[*]})"
 [ "$rc" = 0 ] || exit 1
 for out in "${outs[@]}"; do
-	echo "tcg=$tcg" >>"$out/meta.txt"
-	echo "smp=$smp" >>"$out/meta.txt"
+	printf 'tcg=%s\nicount=%s\nsmp=%s\n' "$tcg" "$icount" "$smp" >>"$out/meta.txt"
 	summarise "$out"
 	echo
 done
 base='' tag=''
 [ "$smp" = 2 ] || tag+=-smp$smp
 [ "$tcg" = single ] || tag+=-mttcg
+[ "$icount" = 0 ] || tag+=-icount
 [ "$mtu" = 1500 ] || tag+=-mtu$mtu
 [ "$set" = bw ] || tag+=-lat
 [ "$save" = 0 ] || base=$here/results/abba-$(date +%Y%m%d-%H%M)$tag-$(IFS=+; echo "${kernels[*]}")

@@ -35,6 +35,11 @@
 #   --mttcg        one host thread per vCPU (thread=multi, see below):
 #                  processes that busy-poll on different vCPUs run at the
 #                  same time (perf/abba.sh --lat)
+#   --icount       guest time counts executed instructions (QEMU -icount
+#                  shift=0,sleep=off: 1 ns an instruction, idle time
+#                  skipped), not the host's clock: a run takes the same
+#                  guest time on a busy host as on an idle one
+#                  (perf/abba.sh --icount); round-robin TCG only
 #   --wire LPORT:RPORT
 #                  a virtio-net NIC (eth0) whose frames go as UDP
 #                  datagrams from 127.0.0.1:LPORT to 127.0.0.1:RPORT
@@ -56,7 +61,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 stack=ours out='' timeout=900 mem=4G quiet=0 kernel='' build='' debug_opts=1
 debug_kernel=0
-smp=2 wire='' ip=10.0.1.1/24 mtu=1500 tcg_thread=single
+smp=2 wire='' ip=10.0.1.1/24 mtu=1500 tcg_thread=single icount=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift ;;
@@ -70,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--debug) debug_kernel=1 ;;
 	--smp) smp=$2; shift ;;
 	--mttcg) tcg_thread=multi ;;
+	--icount) icount=(-icount 'shift=0,sleep=off') ;;
 	--wire) wire=$2; shift ;;
 	--ip) ip=$2; shift ;;
 	--mtu) mtu=$2; shift ;;
@@ -219,7 +225,7 @@ status=0
 # that poll for each other take turns at the tick.
 timeout --kill-after=10 "$timeout" \
 	qemu-system-x86_64 -accel "tcg,thread=$tcg_thread" -cpu max -smp "$smp" -m "$mem" \
-	-nodefaults -no-reboot "${net_args[@]}" -display none \
+	"${icount[@]}" -nodefaults -no-reboot "${net_args[@]}" -display none \
 	-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
 	-kernel "$kcache/image/boot/vmlinuz-$kver" -initrd "$initrd" \
 	-append "${cmdline[*]}" "${fs_args[@]}" \
