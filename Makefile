@@ -26,7 +26,8 @@
 #                 writes tests/interop/matrix.md (about 30 minutes)
 #   make fuzz     the seeded verbs + mm fuzzer (userspace/fuzz) in the
 #                 guest for FUZZ_MINUTES (60) from FUZZ_SEED (the time);
-#                 FUZZ_DEBUG=1 boots the debug kernel; results and the
+#                 FUZZ_DEBUG=1 boots the debug kernel (and multiplies the
+#                 fuzzer's time bounds by 5); results and the
 #                 shrunk failing program in build/fuzz/
 #   make check-debug
 #                 the debug-kernel lane (tests/debug, not in CI): a kernel
@@ -98,6 +99,7 @@ fuzz: modules
 	rc=0; tests/vm/run-in-guest.sh $(if $(filter 1,$(FUZZ_DEBUG)),--debug) \
 		--timeout $$(( $(FUZZ_MINUTES) * 60 + 600 )) --out build/fuzz -- \
 		env FUZZ_MINUTES=$(FUZZ_MINUTES) FUZZ_SEED=$(FUZZ_SEED) \
+		RXE_ODP_TIME_SCALE=$(if $(filter 1,$(FUZZ_DEBUG)),5,1) \
 		tests/fuzz/run.sh /results/fuzz.txt || rc=$$?; \
 	cat build/fuzz/fuzz.txt 2>/dev/null || \
 		echo "fail fuzz.rxe_fuzz # no results (guest exit $$rc)"; \

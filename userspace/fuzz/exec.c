@@ -38,7 +38,8 @@
 
 #define MAX_THREADS	4
 #define MAX_KIDS	4
-#define WAIT_MS		30000	/* bound of every completion wait */
+#define WAIT_MS		30000	/* bound of every completion wait, times
+				 * RXE_ODP_TIME_SCALE (vu_time_scale()) */
 #define ACC_REMOTE	(IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_ATOMIC)
 
@@ -1607,7 +1608,7 @@ int exec_worker(const struct program *p, const bool *keep, int proc,
 	w->cfg.max_send_wr = 64;
 	w->cfg.max_recv_wr = 64;
 	w->cfg.cq_depth = 256;
-	w->cfg.timeout_ms = WAIT_MS;
+	w->cfg.timeout_ms = WAIT_MS * (int)vu_time_scale();
 #ifdef RXE_FUZZ_WR_EXT
 	w->cfg.send_ops_flags = SEND_OPS;
 	/*

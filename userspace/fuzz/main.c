@@ -52,7 +52,9 @@
  * A failure prints its seed and message, then shrinks (shrink.c; each
  * candidate in fresh processes) and prints the shrunk program, one
  * operation a line, which --replay FILE runs again (or --seed S --keep
- * with its op indices). Every wait is bounded: a hang is a failure.
+ * with its op indices). Every wait is bounded: a hang is a failure. The
+ * bounds (30 s a completion, a program's whole run) are multiplied by
+ * RXE_ODP_TIME_SCALE, as the C tests' are (make fuzz FUZZ_DEBUG=1 sets 5).
  *
  * Output ends with "rxe_fuzz: N programs, N ops, N failed"; exit status
  * 0: nothing found, 1: a failure (shrunk program printed), 2: setup
@@ -67,6 +69,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "verbs_util.h"
 
 int fuzz_verbose;
 
@@ -239,7 +242,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		printf("rxe_fuzz: seed %llu\n", (unsigned long long)p.seed);
-		timeout = 120 + 3 * (int)(p.nops / (size_t)p.nprocs + 1);
+		timeout = (120 + 3 * (int)(p.nops / (size_t)p.nprocs + 1)) *
+			  (int)vu_time_scale();
 		ret = run_program(&p, keep, &r, timeout);
 		programs++;
 		total_ops += r.ops_run;
