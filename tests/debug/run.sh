@@ -6,9 +6,12 @@
 # injection), our modules for it and the userspace, then boots it once per
 # part, two parts side by side:
 #
-#   c             every C test (tests/c) at RXE_ODP_ROUNDS (default 3)
-#                 rounds a scenario: the tagged race and teardown
-#                 scenarios among them
+#   c-first       the C tests (tests/c) from odp_advise_65 to odp_large,
+#                 at RXE_ODP_ROUNDS (default 3) rounds a scenario: the
+#                 tagged race and teardown scenarios among them
+#   c-rest        the C tests after odp_large (two parts, because all of
+#                 them took over three hours in one guest: odp_large
+#                 alone about 85 minutes)
 #   faults-alloc  fault injection aimed at our code (tests/debug/faults.sh):
 #                 failslab and fail_page_alloc
 #   lifetime      the teardown matrix (tests/lifetime) at 10 iterations a
@@ -35,7 +38,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 out=$top/build/check-debug
-all_parts=(c faults-alloc lifetime faults-func pyverbs)
+all_parts=(c-first c-rest faults-alloc lifetime faults-func pyverbs)
 parts=("$@")
 if [ "${1:-}" = --summary ]; then
 	# only the summary of the results in $out (parts run before, or
@@ -65,15 +68,30 @@ if [ ${#parts[@]} -gt 0 ]; then
 	fi
 fi
 
+# c_tests c-first|c-rest: the names of the C tests of that part, in
+# tests/c's order: those up to odp_large, or those after it
+c_tests() {
+	local src name
+	for src in "$top"/tests/c/*.c; do
+		name=$(basename "$src" .c)
+		if [[ "$name" < odp_large || "$name" == odp_large ]]; then
+			[ "$1" = c-first ] && echo "$name"
+		else
+			[ "$1" = c-rest ] && echo "$name"
+		fi
+	done
+}
+
 # part NAME: one boot of the debug kernel; results in $out/NAME.txt, its
 # time in $out/NAME.time.
 part() {
-	local name=$1 start=$SECONDS rc=0 cmd
+	local name=$1 start=$SECONDS rc=0 cmd tests
 	case $name in
-	c)
+	c-first|c-rest)
+		mapfile -t tests < <(c_tests "$name")
 		cmd=(env RXE_ODP_ROUNDS="${RXE_ODP_ROUNDS:-3}" RXE_ODP_C_TIMEOUT=7200
 		     RXE_ODP_TIME_SCALE="$scale"
-		     "$top/tests/c/run.sh" /results/results.txt) ;;
+		     "$top/tests/c/run.sh" /results/results.txt "${tests[@]}") ;;
 	lifetime)
 		cmd=(env LIFETIME_RELOAD_ITERATIONS=10 RXE_ODP_TIME_SCALE="$scale"
 		     "$top/tests/lifetime/run.sh" /results/results.txt 10) ;;
@@ -136,7 +154,7 @@ skipped=$(grep -c '^skip ' "$out/all.txt")
 {
 	echo "# make check-debug: last results"
 	echo
-	echo "$(date -u +%Y-%m-%d), debug kernel $kver (linux-source-6.12 $(sed -n 's/^# Linux\/x86 \(.*\) Kernel Configuration/\1/p' "$dcache/obj/.config"), tests/debug/kernel.config), RXE_ODP_TIME_SCALE $scale for c and lifetime."
+	echo "$(date -u +%Y-%m-%d), debug kernel $kver (linux-source-6.12 $(sed -n 's/^# Linux\/x86 \(.*\) Kernel Configuration/\1/p' "$dcache/obj/.config"), tests/debug/kernel.config), RXE_ODP_TIME_SCALE $scale for the C tests and lifetime."
 	echo
 	echo "| part | our tree at | passed | failed | skipped | minutes |"
 	echo "|---|---|---|---|---|---|"
