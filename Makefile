@@ -35,7 +35,8 @@
 #                 from the same source (about 20 minutes the first time),
 #                 the C tests, the lifetime matrix, pyverbs test_odp and
 #                 fault injection aimed at our code on it; results in
-#                 tests/debug/results.md (a few hours)
+#                 tests/debug/last-run.md, the history of the lane's
+#                 runs and finds in tests/debug/results.md (a few hours)
 #   make doctor   tell whether this machine's running kernel can use
 #                 rxe-odp, and what is missing (scripts/doctor.sh)
 #   make lint     checkpatch --strict and kernel-doc on our kernel files

@@ -25,7 +25,7 @@
 # after our stack is unloaded, a kmemleak scan (tests/vm/guest-init.sh).
 # Results: build/check-debug/ (each part's guest logs, all.txt), and a
 # summary with the date, the kernel, the counts and each part's time in
-# tests/debug/results.md, once all four parts have results (run.sh PART
+# tests/debug/last-run.md, once all the parts have results (run.sh PART
 # runs that part again and keeps the others' results; run.sh --summary
 # only writes the summary of what is there). Ends with "N
 # passed, N failed"; exits 1 on any failure.
@@ -178,6 +178,6 @@ skipped=$(grep -c '^skip ' "$out/all.txt")
 		echo '```'
 	fi
 } >"$out/results.md"
-[ "${#done_parts[@]}" -lt "${#all_parts[@]}" ] || cp "$out/results.md" "$here/results.md"
+[ "${#done_parts[@]}" -lt "${#all_parts[@]}" ] || cp "$out/results.md" "$here/last-run.md"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
