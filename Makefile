@@ -83,7 +83,7 @@ demo: modules
 	tests/demo.sh
 
 bench: modules
-	perf/abba.sh --kernel $(KERNEL) --kernel sid
+	perf/abba.sh --icount --smp 1 --kernel $(KERNEL) --kernel sid
 
 bench-sweep: modules
 	perf/sweep.sh --kernel $(KERNEL)
