@@ -178,6 +178,8 @@ struct remap {
 	atomic_uint		fork_seq;	/* odd during fork() */
 	atomic_long		forks;
 	atomic_int		fork_bad;	/* a child's wait status */
+	/* how long a fork child waits for the parent's progress (tu_ms()) */
+	int64_t			child_wait_ns;
 	struct fork_share	*fs;
 	uint8_t			*snap;		/* a fork child's copy */
 };
@@ -367,7 +369,7 @@ static void __attribute__((noreturn)) fork_child(struct remap *r, size_t c,
 	uint8_t *own = r->region + c * r->chunk;
 	unsigned long ops0 = atomic_load(&r->fs->ops);
 	const struct timespec nap = { .tv_nsec = 200 * 1000 };
-	int64_t end = now_ns() + 20 * 1000000000LL;
+	int64_t end = now_ns() + r->child_wait_ns;
 	size_t i;
 
 	for (i = 0; i < r->chunk; i++)
@@ -527,6 +529,7 @@ FIXTURE_SETUP(remap)
 	r->nchunks = REGION / r->chunk;
 	r->nd = variant->nd;
 	r->nslots = variant->nd + 1;
+	r->child_wait_ns = tu_ms(20000) * 1000000LL;
 	r->zero_modes = variant->zero_modes;
 	pthread_rwlock_init(&r->hole_lock, NULL);
 	r->gen = calloc(r->npages, sizeof(*r->gen));
