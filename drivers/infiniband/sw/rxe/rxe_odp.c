@@ -477,7 +477,8 @@ static void rxe_odp_prefetch_work(struct work_struct *work)
  * has RXE_ODP_PREFETCH_MAX asynchronous prefetches in flight, or an
  * error of the SGE checks (rxe_odp_prefetch_prepare()) or of the
  * prefetch (-EFAULT for memory that is not mapped, -EPERM for a
- * read-only mapping, -EINTR when the caller was killed).
+ * read-only mapping, -EINTR when the caller was killed, -EAGAIN when
+ * invalidations kept taking the pages while it faulted them in).
  */
 int rxe_odp_advise_mr(struct ib_pd *ibpd,
 		      enum ib_uverbs_advise_mr_advice advice, u32 flags,
