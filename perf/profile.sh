@@ -14,7 +14,10 @@
 # after perftest's warm-up; ARGS are added to both), so a function's
 # samples compare as they are. Prints the functions ordered by how many
 # more samples (instructions) they took with ODP than pinned, a pair's
-# mean, with the bandwidth of each run; saves the table as
+# mean, with the bandwidth of each run, where the samples fell (TOOL's
+# user space, which busy-polls its CQ and on one vCPU takes turns with
+# rxe's workers; TOOL's kernel time; the other tasks) and the context
+# switches of a run (/proc/stat); saves the table as
 # perf/results/profile-DATE-TOOL.md. Raw reports and guest logs:
 # build/perf/profile-DATE-TOOL-PID/.
 #
@@ -27,25 +30,27 @@ top=$(cd "$here/.." && pwd)
 
 # guest OUTDIR PAIRS ITERS TOOL [ARGS...]
 guest() {
-	local out=$1 pairs=$2 iters=$3 tool=$4 pair side args
+	local out=$1 pairs=$2 iters=$3 tool=$4 pair side order args raw
 	shift 4
 	mkdir -p "$out/raw"
 	for pair in $(seq "$pairs"); do
-		if [ $((pair % 2)) = 1 ]; then set -- pin odp "$@"; else set -- odp pin "$@"; fi
-		for side in "$1" "$2"; do
-			args=(-q 1 -s 65536 -n "$iters" "${@:3}")
+		order=(pin odp)
+		[ $((pair % 2)) = 1 ] || order=(odp pin)
+		for side in "${order[@]}"; do
+			raw=$out/raw/$side.$pair
+			args=(-q 1 -s 65536 -n "$iters" "$@")
 			[ "$tool" = ib_send_bw ] || args+=(--perform_warm_up)
 			[ "$side" = pin ] || args+=(--odp)
 			echo "pair $pair: $side: $tool ${args[*]}"
-			perf record -q -a -e cpu-clock -c 100000 \
-				-o "$out/raw/$side.$pair.data" -- \
-				"$here/perftest-pair.sh" "$out/raw/$side.$pair.json" \
-				"$tool" "${args[@]}"
-			perf report -i "$out/raw/$side.$pair.data" -n --no-children \
-				--sort comm,sym --stdio >"$out/raw/$side.$pair.report" 2>/dev/null
-			rm -f "$out/raw/$side.$pair.data"
+			# the context switches of the run: before, after
+			awk '$1 == "ctxt" { print $2 }' /proc/stat >"$raw.ctxt"
+			perf record -q -a -e cpu-clock -c 100000 -o "$raw.data" -- \
+				"$here/perftest-pair.sh" "$raw.json" "$tool" "${args[@]}"
+			awk '$1 == "ctxt" { print $2 }' /proc/stat >>"$raw.ctxt"
+			perf report -i "$raw.data" -n --no-children \
+				--sort comm,sym --stdio >"$raw.report" 2>/dev/null
+			rm -f "$raw.data"
 		done
-		shift 2
 	done
 }
 
@@ -60,6 +65,10 @@ line = re.compile(r'\s*[\d.]+%\s+(\d+)\s+(\S+)\s+\[(.)\]\s+(.*\S)')
 idle = re.compile(r'idle|halt|mwait')
 samples = {s: collections.Counter() for s in ('pin', 'odp')}
 busy = {s: [] for s in samples}
+# where the samples fell: the tool's user space (its CQ polling), its
+# kernel time (posting, and what softirqs did on its time), the rest
+# (rxe's workers): on one vCPU the poller takes turns with the workers
+where = {s: collections.Counter() for s in samples}
 bw = {s: [] for s in samples}
 for rep in sorted(glob.glob(f'{out}/raw/*.report')):
     side = os.path.basename(rep).split('.')[0]
@@ -72,8 +81,14 @@ for rep in sorted(glob.glob(f'{out}/raw/*.report')):
         if comm.startswith('swapper') and idle.search(sym):
             continue
         samples[side][sym] += count
+        if comm == tool[:15]:
+            where[side]['user' if m[3] == '.' else 'kernel'] += count
+        else:
+            where[side]['rest'] += count
         n += count
     busy[side].append(n)
+    before, after = map(int, open(rep[:-len('.report')] + '.ctxt').read().split())
+    where[side]['ctxt'] += after - before
     js = rep[:-len('.report')] + '.json'
     try:
         bw[side].append(perftest_json.num(perftest_json.load(js)['results'], 'BW_average'))
@@ -90,6 +105,13 @@ print()
 print(f'- busy samples a run: pinned {tot["pin"]:.0f}, ODP {tot["odp"]:.0f} '
       f'(ODP ÷ pinned {tot["odp"] / tot["pin"]:.3f})')
 print(f'- bandwidth (MB/s): pinned {bw["pin"]}, ODP {bw["odp"]}')
+for k, what in (('user', f'{tool}\'s user space (polling the CQ)'),
+                 ('kernel', f'{tool}\'s kernel time'),
+                 ('rest', 'the other tasks (rxe\'s workers)')):
+    p, o = where['pin'][k] / pairs, where['odp'][k] / pairs
+    print(f'- {what}: pinned {p:.0f}, ODP {o:.0f} ({o - p:+.0f})')
+print(f'- context switches a run: pinned {where["pin"]["ctxt"] / pairs:.0f}, '
+      f'ODP {where["odp"]["ctxt"] / pairs:.0f}')
 print()
 print('| function | pinned | ODP | ODP − pinned | share of the difference |')
 print('|---|---:|---:|---:|---:|')

@@ -178,7 +178,11 @@ struct remap {
 	atomic_uint		fork_seq;	/* odd during fork() */
 	atomic_long		forks;
 	atomic_int		fork_bad;	/* a child's wait status */
-	/* how long a fork child waits for the parent's progress (tu_ms()) */
+	/*
+	 * how long a fork child waits for the parent's progress: tu_ms()
+	 * reads the environment, which fork_child() may not (async-signal
+	 * safe only), so it is worked out before any fork
+	 */
 	int64_t			child_wait_ns;
 	struct fork_share	*fs;
 	uint8_t			*snap;		/* a fork child's copy */
