@@ -2,51 +2,66 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # profile.sh [--kernel NAME] [--build DIR] [--pairs N] [--iters N]
-#            TOOL [ARGS...]                              (host)
+#            [--implicit] TOOL [ARGS...]                 (host)
 #
 # Where ODP's extra work goes: TOOL (ib_write_bw, ib_read_bw, ib_send_bw)
-# runs pinned and with --odp in ABBA order, N pairs (default 2), in one
+# runs pinned (A) and with --odp (B) in ABBA order, N pairs (default 2),
+# or with --implicit explicit ODP (A) and implicit ODP (B: --odp with
+# perf/preload/implicit-odp.so, as in abba.sh), in one
 # 1-vCPU boot whose guest time counts executed instructions
 # (run-in-guest.sh --bench --icount --smp 1), each run under
 # `perf record -a -e cpu-clock -c 100000`: a sample every 100 us of guest
 # time is one every 100000 instructions, whatever the host does. Both
 # sides move the same bytes (64 KiB messages, ITERS of them, default 2000,
-# after perftest's warm-up; ARGS are added to both), so a function's
+# after perftest's warm-up, which hangs with -e and is left out then;
+# ARGS are added to both), so a function's
 # samples compare as they are. Prints the functions ordered by how many
-# more samples (instructions) they took with ODP than pinned, a pair's
+# more samples (instructions) they took in B than in A, a pair's
 # mean, with the bandwidth of each run, where the samples fell (TOOL's
 # user space, which busy-polls its CQ and on one vCPU takes turns with
 # rxe's workers; TOOL's kernel time; the other tasks) and the context
 # switches of a run (/proc/stat); saves the table as
-# perf/results/profile-DATE-TOOL.md. Raw reports and guest logs:
-# build/perf/profile-DATE-TOOL-PID/.
+# perf/results/profile-DATE-TOOL[-implicit].md. Raw reports and guest
+# logs: build/perf/profile-DATE-TOOL-PID/.
 #
-# Internally: profile.sh --guest OUTDIR PAIRS ITERS TOOL [ARGS...] runs in
-# the guest.
+# Internally: profile.sh --guest OUTDIR MODE PAIRS ITERS TOOL [ARGS...]
+# runs in the guest (MODE: pinned or implicit).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 
-# guest OUTDIR PAIRS ITERS TOOL [ARGS...]
+# guest OUTDIR MODE PAIRS ITERS TOOL [ARGS...]
 guest() {
-	local out=$1 pairs=$2 iters=$3 tool=$4 pair side order args raw
-	shift 4
+	local out=$1 mode=$2 pairs=$3 iters=$4 tool=$5 pair side order args raw env
+	shift 5
 	mkdir -p "$out/raw"
 	for pair in $(seq "$pairs"); do
-		order=(pin odp)
-		[ $((pair % 2)) = 1 ] || order=(odp pin)
+		order=(a b)
+		[ $((pair % 2)) = 1 ] || order=(b a)
 		for side in "${order[@]}"; do
 			raw=$out/raw/$side.$pair
 			args=(-q 1 -s 65536 -n "$iters" "$@")
-			[ "$tool" = ib_send_bw ] || args+=(--perform_warm_up)
-			[ "$side" = pin ] || args+=(--odp)
-			echo "pair $pair: $side: $tool ${args[*]}"
+			# perftest 4.5 hangs in its warm-up with -e (events)
+			[ "$tool" = ib_send_bw ] || [[ " $* " = *" -e "* ]] ||
+				args+=(--perform_warm_up)
+			[ "$mode/$side" = pinned/a ] || args+=(--odp)
+			env=()
+			[ "$mode/$side" != implicit/b ] ||
+				env=(LD_PRELOAD="$here/out/implicit-odp.so")
+			echo "pair $pair: $side: ${env[*]} $tool ${args[*]}"
 			# the context switches of the run: before, after
 			awk '$1 == "ctxt" { print $2 }' /proc/stat >"$raw.ctxt"
 			perf record -q -a -e cpu-clock -c 100000 -o "$raw.data" -- \
-				"$here/perftest-pair.sh" "$raw.json" "$tool" "${args[@]}"
+				env "${env[@]}" "$here/perftest-pair.sh" "$raw.json" \
+				"$tool" "${args[@]}"
 			awk '$1 == "ctxt" { print $2 }' /proc/stat >>"$raw.ctxt"
+			if [ ${#env[@]} -gt 0 ] &&
+			   ! grep -q "implicit-odp: [1-9][0-9]* registrations made implicit" \
+				"$raw.json.client.log"; then
+				echo "profile: $side.$pair made no implicit MR" >&2
+				return 1
+			fi
 			perf report -i "$raw.data" -n --no-children \
 				--sort comm,sym --stdio >"$raw.report" 2>/dev/null
 			rm -f "$raw.data"
@@ -54,16 +69,18 @@ guest() {
 	done
 }
 
-# table OUTDIR TOOL: the markdown table of OUTDIR/raw
+# table OUTDIR MODE TOOL: the markdown table of OUTDIR/raw
 table() {
-	/usr/bin/python3 - "$here" "$1" "$2" <<'EOF'
+	/usr/bin/python3 - "$here" "$1" "$2" "$3" <<'EOF'
 import collections, glob, os, re, sys
 sys.path.insert(0, sys.argv[1])
 import perftest_json
-out, tool = sys.argv[2], sys.argv[3]
+out, mode, tool = sys.argv[2:5]
+name = {'a': 'pinned', 'b': 'ODP'} if mode == 'pinned' else \
+       {'a': 'explicit', 'b': 'implicit'}
 line = re.compile(r'\s*[\d.]+%\s+(\d+)\s+(\S+)\s+\[(.)\]\s+(.*\S)')
 idle = re.compile(r'idle|halt|mwait')
-samples = {s: collections.Counter() for s in ('pin', 'odp')}
+samples = {s: collections.Counter() for s in ('a', 'b')}
 busy = {s: [] for s in samples}
 # where the samples fell: the tool's user space (its CQ polling), its
 # kernel time (posting, and what softirqs did on its time), the rest
@@ -94,31 +111,32 @@ for rep in sorted(glob.glob(f'{out}/raw/*.report')):
         bw[side].append(perftest_json.num(perftest_json.load(js)['results'], 'BW_average'))
     except Exception:  # a run that failed: no bandwidth, said below
         bw[side].append(None)
-pairs = len(busy['pin'])
+pairs = len(busy['a'])
+A, B = name['a'], name['b']
 mean = {s: {k: v / pairs for k, v in samples[s].items()} for s in samples}
-diff = {k: mean['odp'].get(k, 0) - mean['pin'].get(k, 0)
-        for k in set(mean['pin']) | set(mean['odp'])}
+diff = {k: mean['b'].get(k, 0) - mean['a'].get(k, 0)
+        for k in set(mean['a']) | set(mean['b'])}
 tot = {s: sum(busy[s]) / pairs for s in busy}
-print(f'{tool}, 64 KiB, pinned against --odp, {pairs} ABBA pairs in one '
+print(f'{tool}, 64 KiB, {A} against {B}, {pairs} ABBA pairs in one '
       '1-vCPU icount boot (a sample = 100000 instructions), a run\'s mean')
 print()
-print(f'- busy samples a run: pinned {tot["pin"]:.0f}, ODP {tot["odp"]:.0f} '
-      f'(ODP ÷ pinned {tot["odp"] / tot["pin"]:.3f})')
-print(f'- bandwidth (MB/s): pinned {bw["pin"]}, ODP {bw["odp"]}')
+print(f'- busy samples a run: {A} {tot["a"]:.0f}, {B} {tot["b"]:.0f} '
+      f'({B} ÷ {A} {tot["b"] / tot["a"]:.3f})')
+print(f'- bandwidth (MB/s): {A} {bw["a"]}, {B} {bw["b"]}')
 for k, what in (('user', f'{tool}\'s user space (polling the CQ)'),
                  ('kernel', f'{tool}\'s kernel time'),
                  ('rest', 'the other tasks (rxe\'s workers)')):
-    p, o = where['pin'][k] / pairs, where['odp'][k] / pairs
-    print(f'- {what}: pinned {p:.0f}, ODP {o:.0f} ({o - p:+.0f})')
-print(f'- context switches a run: pinned {where["pin"]["ctxt"] / pairs:.0f}, '
-      f'ODP {where["odp"]["ctxt"] / pairs:.0f}')
+    a, b = where['a'][k] / pairs, where['b'][k] / pairs
+    print(f'- {what}: {A} {a:.0f}, {B} {b:.0f} ({b - a:+.0f})')
+print(f'- context switches a run: {A} {where["a"]["ctxt"] / pairs:.0f}, '
+      f'{B} {where["b"]["ctxt"] / pairs:.0f}')
 print()
-print('| function | pinned | ODP | ODP − pinned | share of the difference |')
+print(f'| function | {A} | {B} | {B} − {A} | share of the difference |')
 print('|---|---:|---:|---:|---:|')
-extra = tot['odp'] - tot['pin']
+extra = tot['b'] - tot['a']
 for k in sorted(diff, key=lambda k: -abs(diff[k]))[:30]:
     share = f'{100 * diff[k] / extra:.0f} %' if extra else '-'
-    print(f'| `{k}` | {mean["pin"].get(k, 0):.1f} | {mean["odp"].get(k, 0):.1f} '
+    print(f'| `{k}` | {mean["a"].get(k, 0):.1f} | {mean["b"].get(k, 0):.1f} '
           f'| {diff[k]:+.1f} | {share} |')
 EOF
 }
@@ -129,13 +147,14 @@ if [ "${1:-}" = --guest ]; then
 	exit
 fi
 
-pairs=2 iters=2000 kernel=() build=()
+pairs=2 iters=2000 kernel=() build=() mode=pinned
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=(--kernel "$2"); shift ;;
 	--build) build=(--build "$2"); shift ;;
 	--pairs) pairs=$2; shift ;;
 	--iters) iters=$2; shift ;;
+	--implicit) mode=implicit ;;
 	-*) sed -n '3,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2 ;;
 	*) break ;;
 	esac
@@ -149,7 +168,9 @@ out=$top/build/perf/profile-$(date +%Y%m%d-%H%M%S)-$tool-$$
 mkdir -p "$out"
 "$top/tests/vm/run-in-guest.sh" --bench --icount --smp 1 "${kernel[@]}" \
 	"${build[@]}" --timeout 7200 --quiet --out "$out" -- \
-	"$0" --guest /results "$pairs" "$iters" "$tool" "$@" >"$out/host.log" 2>&1 ||
+	"$0" --guest /results "$mode" "$pairs" "$iters" "$tool" "$@" >"$out/host.log" 2>&1 ||
 	{ echo "profile: the guest run failed, see $out/host.log" >&2; exit 1; }
-table "$out" "$tool" | tee "$out/profile.md"
-cp "$out/profile.md" "$here/results/profile-$(date +%Y%m%d-%H%M)-$tool.md"
+table "$out" "$mode" "$tool" | tee "$out/profile.md"
+suffix=
+[ "$mode" = pinned ] || suffix=-$mode
+cp "$out/profile.md" "$here/results/profile-$(date +%Y%m%d-%H%M)-$tool$suffix.md"
