@@ -12,11 +12,17 @@
 # (run-in-guest.sh --bench --icount --smp 1), each run under
 # `perf record -a -e cpu-clock -c 100000`: a sample every 100 us of guest
 # time is one every 100000 instructions, whatever the host does. Both
-# sides move the same bytes (64 KiB messages, ITERS of them, default 2000,
-# after perftest's warm-up, which hangs with -e and is left out then;
-# ARGS are added to both), so a function's
-# samples compare as they are. Prints the functions ordered by how many
-# more samples (instructions) they took in B than in A, a pair's
+# sides move the same bytes (64 KiB messages, ITERS of them, default
+# 20000, after perftest's warm-up, which hangs with -e and is left out
+# then; ARGS are added to both), so a function's samples compare as they
+# are. perf records the whole run: with 2000 messages its setup (pinned
+# registration zeroes and pins pages, outside perftest's window) hid two
+# thirds of ODP's extra work in the window. With -e (completion events)
+# the client sleeps instead of busy-polling and every sample is work;
+# without it, on one vCPU, the client's polling takes turns with rxe's
+# workers, and its share moves the bandwidth. Prints the functions
+# ordered by how many more samples (instructions) they took in B than
+# in A, a pair's
 # mean, with the bandwidth of each run, where the samples fell (TOOL's
 # user space, which busy-polls its CQ and on one vCPU takes turns with
 # rxe's workers; TOOL's kernel time; the other tasks) and the context
@@ -69,13 +75,14 @@ guest() {
 	done
 }
 
-# table OUTDIR MODE TOOL: the markdown table of OUTDIR/raw
+# table OUTDIR MODE TOOL RUN: the markdown table of OUTDIR/raw (RUN: what
+# a run was, for its title)
 table() {
-	/usr/bin/python3 - "$here" "$1" "$2" "$3" <<'EOF'
+	/usr/bin/python3 - "$here" "$1" "$2" "$3" "$4" <<'EOF'
 import collections, glob, os, re, sys
 sys.path.insert(0, sys.argv[1])
 import perftest_json
-out, mode, tool = sys.argv[2:5]
+out, mode, tool, run = sys.argv[2:6]
 name = {'a': 'pinned', 'b': 'ODP'} if mode == 'pinned' else \
        {'a': 'explicit', 'b': 'implicit'}
 line = re.compile(r'\s*[\d.]+%\s+(\d+)\s+(\S+)\s+\[(.)\]\s+(.*\S)')
@@ -117,7 +124,7 @@ mean = {s: {k: v / pairs for k, v in samples[s].items()} for s in samples}
 diff = {k: mean['b'].get(k, 0) - mean['a'].get(k, 0)
         for k in set(mean['a']) | set(mean['b'])}
 tot = {s: sum(busy[s]) / pairs for s in busy}
-print(f'{tool}, 64 KiB, {A} against {B}, {pairs} ABBA pairs in one '
+print(f'{tool} {run}, {A} against {B}, {pairs} ABBA pairs in one '
       '1-vCPU icount boot (a sample = 100000 instructions), a run\'s mean')
 print()
 print(f'- busy samples a run: {A} {tot["a"]:.0f}, {B} {tot["b"]:.0f} '
@@ -147,7 +154,7 @@ if [ "${1:-}" = --guest ]; then
 	exit
 fi
 
-pairs=2 iters=2000 kernel=() build=() mode=pinned
+pairs=2 iters=20000 kernel=() build=() mode=pinned
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=(--kernel "$2"); shift ;;
@@ -170,7 +177,7 @@ mkdir -p "$out"
 	"${build[@]}" --timeout 7200 --quiet --out "$out" -- \
 	"$0" --guest /results "$mode" "$pairs" "$iters" "$tool" "$@" >"$out/host.log" 2>&1 ||
 	{ echo "profile: the guest run failed, see $out/host.log" >&2; exit 1; }
-table "$out" "$mode" "$tool" | tee "$out/profile.md"
+table "$out" "$mode" "$tool" "-s 65536 -n $iters $*" | tee "$out/profile.md"
 suffix=
 [ "$mode" = pinned ] || suffix=-$mode
 cp "$out/profile.md" "$here/results/profile-$(date +%Y%m%d-%H%M)-$tool$suffix.md"
