@@ -16,14 +16,24 @@
  * while the peer QP READs 8 bytes here and there: each READ faults a
  * 2 MiB window whose valid pages it reserves, and DONTNEED often wins the
  * race. Afterwards the whole region is dropped: no entry may be left, and
- * the kernel's xarray nodes (radix_tree_node in /proc/slabinfo) must be
- * back where they were before the storm, give or take a few slabs.
+ * the MR may hold no xarray node: the kernel's radix_tree_node count (in
+ * /proc/slabinfo) may drop by no more than a few when the MR is then
+ * deregistered (its tables destroyed). Counting the nodes the MR held,
+ * rather than the system's before and after the storm, leaves out the
+ * nodes other kernel users take meanwhile: on the debug kernel the
+ * system's count rose by 51 over the storm with no entry left.
  *
- * Mutation record: on the tree before odp_unreserve() the nodes grew
+ * Mutation record (with the earlier count, the system's before and after
+ * the storm): on the tree before odp_unreserve() the nodes grew
  * (638 -> 649 after 1500 READs against 55 chunk rounds); with it they
  * come back exactly. Under TCG, with both vCPUs on one host thread, the
  * window between snapshot and lock is rarely preempted, so the leak per
- * storm is small; the slack is below it.
+ * storm is small; the slack is below it. Again on 2026-12-06, with
+ * odp_unreserve() made to return at once: 3 storms on the stock kernel,
+ * each 651 to 653 nodes before, after and once the MR went, so no node
+ * was held: no snapshot was retried in them, and only a retried (or
+ * failed) snapshot leaves a reservation behind. The case guards that
+ * path only in the storms that retry.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -122,7 +132,7 @@ TEST_F_TIMEOUT(storm, reservations_follow_residency, 400)
 	struct storm s = { 0 };
 	struct ibv_mr *mr, *lmr;
 	uint64_t local = 0;
-	long before, after, entries;
+	long before, after, freed, entries;
 	unsigned int seed = 12345;
 	pthread_t t;
 	int i, st;
@@ -159,15 +169,16 @@ TEST_F_TIMEOUT(storm, reservations_follow_residency, 400)
 	ASSERT_EQ(0, madvise(s.region, REGION, MADV_DONTNEED));
 	entries = tu_live_count("entries");
 	after = xa_nodes();
-	ksft_print_msg("%d READs against %lu chunk rounds: radix_tree_node %ld -> %ld, entries %ld\n",
-		       READS, s.rounds, before, after, entries);
+	vu_dereg_mr(&v, mr);
+	freed = xa_nodes();
+	ksft_print_msg("%d READs against %lu chunk rounds: radix_tree_node %ld -> %ld, %ld after the MR went; entries %ld\n",
+		       READS, s.rounds, before, after, freed, entries);
 	EXPECT_EQ(0, entries);
-	EXPECT_GE(before + NODE_SLACK, after)
-		TH_LOG("xarray nodes grew by %ld: reservations outlived their faults",
-		       after - before);
+	EXPECT_GE(freed + NODE_SLACK, after)
+		TH_LOG("the MR held %ld xarray nodes with no entry: reservations outlived their faults",
+		       after - freed);
 
 	vu_dereg_mr(&v, lmr);
-	vu_dereg_mr(&v, mr);
 	munmap(s.region, REGION);
 	vu_qp_pair_destroy(&v, &p);
 	vu_close(&v);
