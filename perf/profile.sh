@@ -22,11 +22,10 @@
 # without it, on one vCPU, the client's polling takes turns with rxe's
 # workers, and its share moves the bandwidth. Prints the functions
 # ordered by how many more samples (instructions) they took in B than
-# in A, a pair's
-# mean, with the bandwidth of each run, where the samples fell (TOOL's
-# user space, which busy-polls its CQ and on one vCPU takes turns with
-# rxe's workers; TOOL's kernel time; the other tasks) and the context
-# switches of a run (/proc/stat); saves the table as
+# in A, a pair's mean, with the bandwidth of each run, where the samples
+# fell (TOOL's user space, its CQ polling; TOOL's kernel time; the other
+# tasks) and the context switches of a run (/proc/stat); saves the table
+# as
 # perf/results/profile-DATE-TOOL[-implicit].md. Raw reports and guest
 # logs: build/perf/profile-DATE-TOOL-PID/.
 #
@@ -36,6 +35,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
+
+# the system's context switches so far
+ctxt() {
+	awk '$1 == "ctxt" { print $2 }' /proc/stat
+}
 
 # guest OUTDIR MODE PAIRS ITERS TOOL [ARGS...]
 guest() {
@@ -57,11 +61,11 @@ guest() {
 				env=(LD_PRELOAD="$here/out/implicit-odp.so")
 			echo "pair $pair: $side: ${env[*]} $tool ${args[*]}"
 			# the context switches of the run: before, after
-			awk '$1 == "ctxt" { print $2 }' /proc/stat >"$raw.ctxt"
+			ctxt >"$raw.ctxt"
 			perf record -q -a -e cpu-clock -c 100000 -o "$raw.data" -- \
 				env "${env[@]}" "$here/perftest-pair.sh" "$raw.json" \
 				"$tool" "${args[@]}"
-			awk '$1 == "ctxt" { print $2 }' /proc/stat >>"$raw.ctxt"
+			ctxt >>"$raw.ctxt"
 			if [ ${#env[@]} -gt 0 ] &&
 			   ! grep -q "implicit-odp: [1-9][0-9]* registrations made implicit" \
 				"$raw.json.client.log"; then
@@ -93,6 +97,7 @@ busy = {s: [] for s in samples}
 # kernel time (posting, and what softirqs did on its time), the rest
 # (rxe's workers): on one vCPU the poller takes turns with the workers
 where = {s: collections.Counter() for s in samples}
+switches = {s: 0 for s in samples}
 bw = {s: [] for s in samples}
 for rep in sorted(glob.glob(f'{out}/raw/*.report')):
     side = os.path.basename(rep).split('.')[0]
@@ -112,7 +117,7 @@ for rep in sorted(glob.glob(f'{out}/raw/*.report')):
         n += count
     busy[side].append(n)
     before, after = map(int, open(rep[:-len('.report')] + '.ctxt').read().split())
-    where[side]['ctxt'] += after - before
+    switches[side] += after - before
     js = rep[:-len('.report')] + '.json'
     try:
         bw[side].append(perftest_json.num(perftest_json.load(js)['results'], 'BW_average'))
@@ -135,8 +140,8 @@ for k, what in (('user', f'{tool}\'s user space (polling the CQ)'),
                  ('rest', 'the other tasks (rxe\'s workers)')):
     a, b = where['a'][k] / pairs, where['b'][k] / pairs
     print(f'- {what}: {A} {a:.0f}, {B} {b:.0f} ({b - a:+.0f})')
-print(f'- context switches a run: {A} {where["a"]["ctxt"] / pairs:.0f}, '
-      f'{B} {where["b"]["ctxt"] / pairs:.0f}')
+print(f'- context switches a run: {A} {switches["a"] / pairs:.0f}, '
+      f'{B} {switches["b"] / pairs:.0f}')
 print()
 print(f'| function | {A} | {B} | {B} − {A} | share of the difference |')
 print('|---|---:|---:|---:|---:|')
