@@ -19,20 +19,6 @@
 
 #define NPAGES		8
 
-/*
- * A device-wide counter of port 1, through netlink (`rdma statistic show
- * link`): sysfs hw_counters caches values for 10 ms, netlink reads them
- * from the driver. -1 if not shown.
- */
-static long long hw_counter(const char *dev, const char *name)
-{
-	char command[128];
-
-	snprintf(command, sizeof(command),
-		 "rdma statistic show link %s/1", dev);
-	return tu_field_of(command, "link ", name);
-}
-
 FIXTURE(counters) {
 	struct vu_config	cfg;
 	struct vu_ctx		v;
@@ -55,7 +41,7 @@ FIXTURE_SETUP(counters)
 	ASSERT_EQ(0, ibv_query_device_ex(self->v.ctx, NULL, &attr));
 	TU_REQUIRE_CAP(attr.odp_caps.general_caps & IBV_ODP_SUPPORT,
 		       "%s has no ODP support", self->cfg.dev_name);
-	TU_REQUIRE_CAP(hw_counter(self->cfg.dev_name, "odp_page_faults") >= 0,
+	TU_REQUIRE_CAP(tu_dev_counter(&self->v, "odp_page_faults") >= 0,
 		       "%s has no odp_page_faults counter",
 		       self->cfg.dev_name);
 	ASSERT_EQ(0, vu_qp_pair_create(&self->v, &self->qps));
@@ -111,19 +97,18 @@ static int remote_op(FIXTURE_DATA(counters) *self,
  */
 TEST_F(counters, first_touch_and_dontneed)
 {
-	const char *dev = self->cfg.dev_name;
-	long long faults = hw_counter(dev, "odp_page_faults");
-	long long invals = hw_counter(dev, "odp_page_invalidations");
+	long long faults = tu_dev_counter(&self->v, "odp_page_faults");
+	long long invals = tu_dev_counter(&self->v, "odp_page_invalidations");
 
 	ASSERT_EQ(0, remote_op(self, IBV_WR_RDMA_WRITE, IBV_WC_RDMA_WRITE));
-	ASSERT_EQ(faults + NPAGES, hw_counter(dev, "odp_page_faults"));
+	ASSERT_EQ(faults + NPAGES, tu_dev_counter(&self->v, "odp_page_faults"));
 	ASSERT_EQ(NPAGES, tu_mr_counter(self->dst_mr->rkey, "page_faults"));
 
 	ASSERT_EQ(0, remote_op(self, IBV_WR_RDMA_READ, IBV_WC_RDMA_READ));
-	ASSERT_EQ(faults + NPAGES, hw_counter(dev, "odp_page_faults"));
+	ASSERT_EQ(faults + NPAGES, tu_dev_counter(&self->v, "odp_page_faults"));
 
 	ASSERT_EQ(0, madvise(self->dst, self->len, MADV_DONTNEED));
-	ASSERT_EQ(invals + NPAGES, hw_counter(dev, "odp_page_invalidations"));
+	ASSERT_EQ(invals + NPAGES, tu_dev_counter(&self->v, "odp_page_invalidations"));
 	ASSERT_EQ(NPAGES, tu_mr_counter(self->dst_mr->rkey,
 				     "page_invalidations"));
 }
@@ -164,7 +149,7 @@ static long long write8(FIXTURE_DATA(counters) *self, struct ibv_mr *mr,
 			 mr->rkey) ||
 	    vu_wait_ok(&self->v, &self->qps.a, 1, IBV_WC_RDMA_WRITE))
 		return -1;
-	return hw_counter(self->cfg.dev_name, "odp_page_faults");
+	return tu_dev_counter(&self->v, "odp_page_faults");
 }
 
 /*
@@ -191,7 +176,7 @@ TEST_F(counters, thp_is_one_entry)
 		       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	ASSERT_NE(NULL, mr);
 
-	faults = hw_counter(self->cfg.dev_name, "odp_page_faults");
+	faults = tu_dev_counter(&self->v, "odp_page_faults");
 	entries = tu_live_count("entries");
 	ASSERT_LE(0, entries);
 	ASSERT_EQ(faults + 1, write8(self, mr, thp));
@@ -231,7 +216,7 @@ TEST_F(counters, fault_around_once_the_pmd_is_in_use)
 	ASSERT_LE(0, entries);
 
 	/* the first fault in the PMD: all of its present pages */
-	faults = hw_counter(self->cfg.dev_name, "odp_page_faults");
+	faults = tu_dev_counter(&self->v, "odp_page_faults");
 	ASSERT_EQ(faults + 1, write8(self, mr, pmd));
 	ASSERT_EQ(entries + (long)(huge / psz), tu_live_count("entries"));
 

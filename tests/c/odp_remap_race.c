@@ -1003,22 +1003,12 @@ static void run_op(struct __test_metadata *_metadata,
 		check_replaced(_metadata, self, o, status, g0, g1);
 }
 
-/* A device-wide counter of rxe (its hw counters, through netlink). */
-static long long dev_counter(FIXTURE_DATA(remap) *self, const char *name)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rdma statistic show link %s/%u",
-		 self->v.cfg.dev_name, self->v.cfg.port);
-	return tu_field_of(cmd, "link ", name);
-}
-
 TEST_F_TIMEOUT(remap, tagged_race, 7200)
 {
 	struct remap *r = &self->r;
 	long rounds = tu_rounds(12, 200), k, changes = 0;
-	long long retries0 = dev_counter(self, "odp_fault_retries");
-	long long rnr0 = dev_counter(self, "rcvd_rnr_err");
+	long long retries0 = tu_dev_counter(&self->v, "odp_fault_retries");
+	long long rnr0 = tu_dev_counter(&self->v, "rcvd_rnr_err");
 	long long invals, retries, dev_retries, rnr;
 	int64_t t0 = now_ns();
 	struct op o;
@@ -1056,8 +1046,8 @@ TEST_F_TIMEOUT(remap, tagged_race, 7200)
 
 	invals = tu_mr_counter(self->mr->rkey, "page_invalidations");
 	retries = tu_mr_counter(self->mr->rkey, "fault_retries");
-	dev_retries = dev_counter(self, "odp_fault_retries") - retries0;
-	rnr = dev_counter(self, "rcvd_rnr_err") - rnr0;
+	dev_retries = tu_dev_counter(&self->v, "odp_fault_retries") - retries0;
+	rnr = tu_dev_counter(&self->v, "rcvd_rnr_err") - rnr0;
 	for (i = 0; i < r->nd; i++)
 		changes += r->d[i].changes;
 	ksft_print_msg("%ld ops in %.1f s: %ld ambiguous, %ld during a fork; "

@@ -1478,16 +1478,13 @@ TEST_F_TIMEOUT(fuzz, retransmission_keeps_each_psn, 600)
 	size_t len = RT_PKTS * (128 << self->v.port_attr.active_mtu);
 	uint8_t *src = mmap(NULL, len + 4096, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint8_t timeout = 18;	/* 4.096 us * 2^18: 1 s */
-	long scale;
+	uint8_t timeout = vu_ack_timeout(18);	/* 4.096 us * 2^18: 1 s */
 
 	ASSERT_NE(MAP_FAILED, src);
 	tu_fill(src, len + 8, self->seed);
 	self->rt_mr = vu_reg_mr(&self->v, src, len + 8,
 				IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_ON_DEMAND);
 	ASSERT_NE(NULL, self->rt_mr);
-	for (scale = vu_time_scale(); scale > 1 && timeout < 31; scale /= 2)
-		timeout++;
 	rt_round(_metadata, self, IBV_WR_RDMA_WRITE, RT_ALONE, src, len,
 		 timeout);
 	rt_round(_metadata, self, IBV_WR_SEND, RT_ALONE, src, len, timeout);

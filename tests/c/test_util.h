@@ -390,6 +390,21 @@ static inline long long tu_field_of(const char *command, const char *match,
 }
 
 /*
+ * A device-wide counter of @v's port, through netlink (`rdma statistic
+ * show link`): sysfs hw_counters caches values for 10 ms, netlink reads
+ * them from the driver. -1 if not shown.
+ */
+static inline long long tu_dev_counter(const struct vu_ctx *v,
+				       const char *name)
+{
+	char command[128];
+
+	snprintf(command, sizeof(command), "rdma statistic show link %s/%u",
+		 v->cfg.dev_name, v->cfg.port);
+	return tu_field_of(command, "link ", name);
+}
+
+/*
  * Iterations of a scenario: FAST in make check, STRESS (200 rounds of
  * the scenario or more) under make stress (RXE_ODP_STRESS=1), or
  * RXE_ODP_ROUNDS when set.
@@ -402,6 +417,17 @@ static inline long tu_rounds(long fast, long stress)
 		return atol(s);
 	s = getenv("RXE_ODP_STRESS");
 	return s && !strcmp(s, "1") ? stress : fast;
+}
+
+/*
+ * Is this a cut-down run (RXE_ODP_ROUNDS set, as by make check-debug)?
+ * Cases whose work is a volume of data rather than rounds move less then.
+ */
+static inline bool tu_cut_down(void)
+{
+	const char *s = getenv("RXE_ODP_ROUNDS");
+
+	return s && atol(s) > 0;
 }
 
 /*

@@ -92,6 +92,15 @@ long vu_time_scale(void)
 	return v < 1 ? 1 : v > 100 ? 100 : v;
 }
 
+uint8_t vu_ack_timeout(uint8_t timeout)
+{
+	long scale;
+
+	for (scale = vu_time_scale(); scale > 1 && timeout < 31; scale /= 2)
+		timeout++;
+	return timeout;
+}
+
 int vu_config_from_env(struct vu_config *cfg)
 {
 	const char *dev = getenv("RXE_ODP_DEV");
@@ -379,7 +388,7 @@ int vu_qp_connect_to(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn,
 int vu_qp_connect(struct vu_ctx *v, struct ibv_qp *q, uint32_t dest_qpn)
 {
 	return vu_qp_connect_to(v, q, dest_qpn, &v->gid, VU_QP_RNR_RETRY,
-				VU_QP_TIMEOUT);
+				vu_ack_timeout(VU_QP_TIMEOUT));
 }
 
 int vu_qp_pair_create(struct vu_ctx *v, struct vu_qp_pair *p)

@@ -74,6 +74,17 @@ void vu_config_init(struct vu_config *cfg);
 long vu_time_scale(void);
 
 /*
+ * The local ACK timeout exponent @timeout (4.096 us * 2^timeout) raised
+ * by log2 of vu_time_scale(), at most 31: on a kernel that runs rxe 20
+ * times slower, a requester that keeps the stock kernel's timeout
+ * retransmits what the responder has not yet had the time to ACK, and
+ * the go-back-N resends of a multi-MiB message take the CPU the
+ * responder needs (odp_large's 3 MiB WRITEs on the debug kernel: no
+ * completion within 200 s, against 7 s a WRITE in a quieter boot).
+ */
+uint8_t vu_ack_timeout(uint8_t timeout);
+
+/*
  * Override @cfg from the environment: RXE_ODP_DEV, RXE_ODP_PORT,
  * RXE_ODP_GID_IDX. For programs whose argv belongs to someone else (the
  * kselftest harness). Returns 0 or -EINVAL on a malformed value.
