@@ -9,9 +9,10 @@
 #   c-first       the C tests (tests/c) from odp_advise_65 to odp_large,
 #                 at RXE_ODP_ROUNDS (default 3) rounds a scenario: the
 #                 tagged race and teardown scenarios among them
-#   c-rest        the C tests after odp_large (two parts, because all of
-#                 them took over three hours in one guest: odp_large
-#                 alone about 85 minutes)
+#   c-mid         the C tests after odp_large, up to odp_remap_race
+#   c-rest        the C tests after odp_remap_race (three parts, because
+#                 all of them took over three hours in one guest:
+#                 odp_large alone about 85 minutes before it moved less)
 #   faults-alloc  fault injection aimed at our code (tests/debug/faults.sh):
 #                 failslab and fail_page_alloc
 #   lifetime      the teardown matrix (tests/lifetime) at 10 iterations a
@@ -38,7 +39,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 out=$top/build/check-debug
-all_parts=(c-first c-rest faults-alloc lifetime faults-func pyverbs)
+all_parts=(c-first c-mid c-rest faults-alloc lifetime faults-func pyverbs)
 parts=("$@")
 if [ "${1:-}" = --summary ]; then
 	# only the summary of the results in $out (parts run before, or
@@ -68,17 +69,21 @@ if [ ${#parts[@]} -gt 0 ]; then
 	fi
 fi
 
-# c_tests c-first|c-rest: the names of the C tests of that part, in
-# tests/c's order: those up to odp_large, or those after it
+# c_tests c-first|c-mid|c-rest: the names of the C tests of that part,
+# in tests/c's order: those up to odp_large, those after it up to
+# odp_remap_race, or those after that
 c_tests() {
-	local src name
+	local src name part
 	for src in "$top"/tests/c/*.c; do
 		name=$(basename "$src" .c)
-		if [[ "$name" < odp_large || "$name" == odp_large ]]; then
-			[ "$1" = c-first ] && echo "$name"
+		if [[ ! "$name" > odp_large ]]; then
+			part=c-first
+		elif [[ ! "$name" > odp_remap_race ]]; then
+			part=c-mid
 		else
-			[ "$1" = c-rest ] && echo "$name"
+			part=c-rest
 		fi
+		[ "$1" = "$part" ] && echo "$name"
 	done
 }
 
@@ -87,7 +92,7 @@ c_tests() {
 part() {
 	local name=$1 start=$SECONDS rc=0 cmd tests
 	case $name in
-	c-first|c-rest)
+	c-first|c-mid|c-rest)
 		mapfile -t tests < <(c_tests "$name")
 		cmd=(env RXE_ODP_ROUNDS="${RXE_ODP_ROUNDS:-3}" RXE_ODP_C_TIMEOUT=7200
 		     RXE_ODP_TIME_SCALE="$scale"

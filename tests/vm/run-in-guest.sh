@@ -166,6 +166,13 @@ cmdline=(
 # The debug kernel: KASAN (which replaces the options above) reports every
 # bad access, not the first one only
 [ "$debug_kernel" = 0 ] || cmdline+=(kasan_multi_shot)
+# The soft-lockup detector, like the hung-task one above, is a bound in
+# time, and the debug kernel runs 10 to 50 times slower: its default 20 s
+# (2 x watchdog_thresh) fired twice in the kernel's own migrate_pages()
+# (migrate_pages_batch(), allocating and clearing the target folios, no
+# frame of ours) under odp_migrate, the second time 48 s long with only
+# three guests on the host. 2 x 60 s there.
+[ "$debug_kernel" = 0 ] || cmdline+=(watchdog_thresh=60)
 
 # The three shares: the host root (read-only), the kernel's module tree,
 # the results. 9p where the kernel has it; Debian's cloud kernels have
