@@ -103,6 +103,8 @@
 #define HUGETLB_LEN	(64UL << 20)
 
 #define THP_CYCLES	50
+/* a cut-down run's (the debug kernel's: 50 cycles took 2243 s there) */
+#define THP_CUT_CYCLES	10
 #define THP_MID_PAGE	300	/* the page that is split off, of 512 */
 
 /* ---- shared helpers ---------------------------------------------------- */
@@ -478,6 +480,7 @@ FIXTURE(thp) {
 	pthread_mutex_t		lock;	/* mid's mapping, want[mid] */
 	enum mid_state		state;
 	unsigned long		iters;	/* traffic rounds done */
+	unsigned int		cycles;	/* splits and collapses to do */
 	bool			done;	/* the thread has finished */
 	bool			stop;	/* teardown: the thread must end */
 	bool			started;
@@ -591,7 +594,7 @@ static void thp_let_traffic_run(FIXTURE_DATA(thp) *self, unsigned long rounds)
 } while (0)
 
 /*
- * The second thread: THP_CYCLES times, split the THP by changing the
+ * The second thread: self->cycles times, split the THP by changing the
  * mapping of the middle page (PROT_NONE, munmap, PROT_READ in turn), let
  * the traffic run, restore it (a remapped page is fresh zeros), let the
  * traffic run, collapse the range back into a THP, let it run again.
@@ -600,10 +603,11 @@ static void *thp_splitter(void *arg)
 {
 	FIXTURE_DATA(thp) *self = arg;
 	size_t pg = self->pg;
-	int i, ret;
+	unsigned int i;
 	void *p;
+	int ret;
 
-	for (i = 0; i < THP_CYCLES && !thp_stopped(self); i++) {
+	for (i = 0; i < self->cycles && !thp_stopped(self); i++) {
 		enum mid_state to = (enum mid_state)(1 + i % 3);
 
 		pthread_mutex_lock(&self->lock);
@@ -790,10 +794,11 @@ TEST_F_TIMEOUT(thp, split_and_collapse_during_traffic, 500)
 	ASSERT_TRUE(tu_same_bytes("first READ of the THP", self->dst,
 				  self->want, HUGE_SZ));
 
+	self->cycles = tu_cut_down() ? THP_CUT_CYCLES : THP_CYCLES;
 	ASSERT_EQ(0, pthread_create(&self->thread, NULL, thp_splitter, self));
 	self->started = true;
 	while (!__atomic_load_n(&self->done, __ATOMIC_ACQUIRE) &&
-	       round < 20 * THP_CYCLES) {
+	       round < 20 * self->cycles) {
 		thp_round(_metadata, self, 100 + round);
 		thp_check_mid(_metadata, self, 5000 + round);
 		round++;
@@ -802,8 +807,8 @@ TEST_F_TIMEOUT(thp, split_and_collapse_during_traffic, 500)
 	self->started = false;
 	ASSERT_EQ(0, pthread_join(self->thread, NULL));
 	ASSERT_STREQ("", self->err);
-	ksft_print_msg("%u rounds in %" PRIu64 " ms; %d of %d splits hit a PMD-mapped THP, %d collapses\n",
-		       round, now_ms() - t0, self->pmd_splits, THP_CYCLES,
+	ksft_print_msg("%u rounds in %" PRIu64 " ms; %d of %u splits hit a PMD-mapped THP, %d collapses\n",
+		       round, now_ms() - t0, self->pmd_splits, self->cycles,
 		       self->collapses);
 	ASSERT_LE(1, self->pmd_splits);
 	/* the final state: all of it, the middle page too */
