@@ -75,12 +75,13 @@ long vu_time_scale(void);
 
 /*
  * The local ACK timeout exponent @timeout (4.096 us * 2^timeout) raised
- * by log2 of vu_time_scale(), at most 31: on a kernel that runs rxe 20
- * times slower, a requester that keeps the stock kernel's timeout
- * retransmits what the responder has not yet had the time to ACK, and
- * the go-back-N resends of a multi-MiB message take the CPU the
- * responder needs (odp_large's 3 MiB WRITEs on the debug kernel: no
- * completion within 200 s, against 7 s a WRITE in a quieter boot).
+ * by log2 of vu_time_scale(), at most 31: a kernel that runs rxe 20 times
+ * slower may take longer than the stock kernel's timeout to ACK, and a
+ * requester that times out resends all of a multi-MiB message from the
+ * last ACK, work the responder then has to do as well. (Suspected, not
+ * shown, in odp_large's 3 MiB WRITEs on an overloaded debug boot: no
+ * completion within 200 s, against about 7 s a WRITE; with the timeout
+ * raised, a later boot counted no retransmission timeout there.)
  */
 uint8_t vu_ack_timeout(uint8_t timeout);
 
