@@ -404,6 +404,14 @@ static inline long long tu_dev_counter(const struct vu_ctx *v,
 	return tu_field_of(command, "link ", name);
 }
 
+/* RXE_ODP_ROUNDS when set to a count (a cut-down run), else 0. */
+static inline long tu_env_rounds(void)
+{
+	const char *s = getenv("RXE_ODP_ROUNDS");
+
+	return s && atol(s) > 0 ? atol(s) : 0;
+}
+
 /*
  * Iterations of a scenario: FAST in make check, STRESS (200 rounds of
  * the scenario or more) under make stress (RXE_ODP_STRESS=1), or
@@ -411,11 +419,10 @@ static inline long long tu_dev_counter(const struct vu_ctx *v,
  */
 static inline long tu_rounds(long fast, long stress)
 {
-	const char *s = getenv("RXE_ODP_ROUNDS");
+	const char *s = getenv("RXE_ODP_STRESS");
 
-	if (s && atol(s) > 0)
-		return atol(s);
-	s = getenv("RXE_ODP_STRESS");
+	if (tu_env_rounds())
+		return tu_env_rounds();
 	return s && !strcmp(s, "1") ? stress : fast;
 }
 
@@ -425,9 +432,7 @@ static inline long tu_rounds(long fast, long stress)
  */
 static inline bool tu_cut_down(void)
 {
-	const char *s = getenv("RXE_ODP_ROUNDS");
-
-	return s && atol(s) > 0;
+	return tu_env_rounds() > 0;
 }
 
 /*
