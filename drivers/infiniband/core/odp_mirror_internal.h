@@ -45,6 +45,9 @@ struct odp_fault_result {
 struct odp_implicit;
 struct odp_fault_work;
 
+/* odp_mirror_umem.last[]: the copy path's last translations */
+#define ODP_LAST_SLOTS		4
+
 /*
  * A umem is one of three kinds:
  * - explicit: mirrors [start, end) through its own interval notifier;
@@ -103,6 +106,19 @@ struct odp_mirror_umem {
 	struct xarray		huge;
 	/* entries in @pfns and @huge; written under @lock held for writing */
 	unsigned long		nr_entries;
+	/*
+	 * The copy path's last translations (odp_last_pfn()), in slot
+	 * odp_page_index() % ODP_LAST_SLOTS: each a word packing a page's
+	 * index, pfn and writability (odp_last_keep()), stored whole
+	 * (WRITE_ONCE()) by copies under @lock held for reading, so that
+	 * the packets that follow one in the same page (3 in 4 at rxe's
+	 * 1 KiB of payload) and in the next pages (odp_last_fill()) skip
+	 * the table lookup. Zeroed under @lock held
+	 * for writing whenever an entry goes or changes
+	 * (odp_entries_changed()), so a word read under @lock translates
+	 * the tables as they are.
+	 */
+	unsigned long		last[ODP_LAST_SLOTS];
 	/*
 	 * Set under @lock held for writing when the mirror stops (the
 	 * notifier is removed, the tables emptied): a fault work that

@@ -47,6 +47,16 @@ atomic_long_t odp_live_umems;
 atomic_long_t odp_live_entries;
 
 /*
+ * odp_mirror_umem.last[]'s words: bit 0 set in a word in use, then the
+ * page's index in 23 bits (pages past 32 GiB of a umem are not kept),
+ * then its translation (odp_lookup()).
+ */
+#define ODP_LAST_USED		BIT(0)
+#define ODP_LAST_INDEX_BITS	23
+#define ODP_LAST_KEY		GENMASK(ODP_LAST_INDEX_BITS, 0)
+#define ODP_LAST_SHIFT		(ODP_LAST_INDEX_BITS + 1)
+
+/*
  * The index of @va's slot in @umem->pfns. Indices count from the PMD of
  * the umem's first byte, not from address 0: the xarray's height follows
  * the largest index, so a small MR's table is one or two levels deep
@@ -65,6 +75,19 @@ void odp_count(atomic64_t *own, atomic64_t *total, u64 n)
 	atomic64_add(n, own);
 	if (total)
 		atomic64_add(n, total);
+}
+
+/*
+ * An entry of @umem went or changed: the translations the copy path kept
+ * (odp_last_pfn()) go too.
+ */
+static void odp_entries_changed(struct odp_mirror_umem *umem)
+{
+	int i;
+
+	lockdep_assert_held_write(&umem->lock);
+	for (i = 0; i < ODP_LAST_SLOTS; i++)
+		WRITE_ONCE(umem->last[i], 0);
 }
 
 /*
@@ -96,6 +119,7 @@ static unsigned long odp_erase_range(struct odp_mirror_umem *umem,
 		return 0;
 	/* erasing allocates nothing, so it cannot fail */
 	xa_store_range(xa, first, last, NULL, GFP_NOWAIT);
+	odp_entries_changed(umem);
 	umem->nr_entries -= n;
 	atomic_long_sub(n, &odp_live_entries);
 	return n;
@@ -454,6 +478,8 @@ static int odp_store_huge(struct odp_mirror_umem *umem, unsigned long index,
 	if (!old) {
 		umem->nr_entries++;
 		atomic_long_inc(&odp_live_entries);
+	} else if (xa_is_value(old)) {
+		odp_entries_changed(umem);
 	}
 	return 0;
 }
@@ -498,7 +524,11 @@ static long odp_record(struct odp_mirror_umem *umem, struct hmm_range *range,
 			if (old != entry) {
 				xas_store(&xas, entry);
 				ret = xas_error(&xas);
-				if (!ret && (!old || xa_is_zero(old))) {
+				if (ret)
+					continue;
+				if (xa_is_value(old)) {
+					odp_entries_changed(umem);
+				} else {
 					umem->nr_entries++;
 					atomic_long_inc(&odp_live_entries);
 				}
@@ -676,32 +706,109 @@ static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 }
 
 /*
- * The pfn of a recorded page usable for the access, or 0 if it must be
- * faulted first (pfn 0 is never a user page). A huge page's entry
- * covers all of it. The huge table is looked at only when it holds
- * something: entries come and go under the write side of umem->lock,
- * which the caller excludes, and a slot reserved meanwhile
- * (odp_reserve()) holds no entry.
+ * The translation of @va's page, pfn << 1 | ODP_ENTRY_WRITABLE if it may
+ * be written, or 0 if it must be faulted first (pfn 0 is never a user
+ * page). A huge page's entry covers all of it. The huge table is looked
+ * at only when it holds something: entries come and go under the write
+ * side of umem->lock, which the caller excludes, and a slot reserved
+ * meanwhile (odp_reserve()) holds no entry.
  */
-static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
-				    unsigned long va, bool write)
+static unsigned long odp_lookup(struct odp_mirror_umem *umem,
+				unsigned long va)
 {
-	unsigned long index = odp_page_index(umem, va), val, sub = 0;
+	unsigned long index = odp_page_index(umem, va);
 	void *entry = NULL;
 
 	lockdep_assert_held(&umem->lock);
 	if (!xa_empty(&umem->huge))
 		entry = xa_load(&umem->huge, index >> ODP_HUGE_ORDER);
 	if (entry)
-		sub = index & (ODP_HUGE_PAGES - 1);
-	else
-		entry = xa_load(&umem->pfns, index);
-	if (!entry)
-		return 0;
-	val = xa_to_value(entry);
-	if (write && !(val & ODP_ENTRY_WRITABLE))
-		return 0;
-	return (val >> 1) + sub;
+		return xa_to_value(entry) +
+		       ((index & (ODP_HUGE_PAGES - 1)) << 1);
+	entry = xa_load(&umem->pfns, index);
+	return entry ? xa_to_value(entry) : 0;
+}
+
+/* The pfn of translation @t, or 0 if it is none or @write it may not. */
+static __always_inline unsigned long odp_translation_pfn(unsigned long t,
+							 bool write)
+{
+	return write && !(t & ODP_ENTRY_WRITABLE) ? 0 : t >> 1;
+}
+
+/* The pfn of a recorded page usable for the access, or 0. */
+static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
+				    unsigned long va, bool write)
+{
+	return odp_translation_pfn(odp_lookup(umem, va), write);
+}
+
+/* Keep translation @t of page @index in its slot of @umem->last. */
+static void odp_last_keep(struct odp_mirror_umem *umem, unsigned long index,
+			  unsigned long t)
+{
+	if (t < BIT(BITS_PER_LONG - ODP_LAST_SHIFT))
+		WRITE_ONCE(umem->last[index % ODP_LAST_SLOTS],
+			   t << ODP_LAST_SHIFT | index << 1 | ODP_LAST_USED);
+}
+
+/*
+ * odp_lookup() for odp_last_pfn(), which did not find @va's page in its
+ * slot: the translations of that page and of the pages after it in the
+ * same PMD that the other slots keep, read in one walk, go to their
+ * slots, so that a copy that goes on into the next pages finds them
+ * there too. Returns that of @va's page.
+ */
+static noinline unsigned long odp_last_fill(struct odp_mirror_umem *umem,
+					    unsigned long va)
+{
+	unsigned long index = odp_page_index(umem, va), i, t = 0;
+	unsigned long last = min(index + ODP_LAST_SLOTS - 1,
+				 index | (ODP_HUGE_PAGES - 1));
+	XA_STATE(xas, &umem->pfns, index);
+	void *entry;
+
+	lockdep_assert_held(&umem->lock);
+	if (last >= BIT(ODP_LAST_INDEX_BITS))
+		return odp_lookup(umem, va);
+	if (!xa_empty(&umem->huge)) {
+		entry = xa_load(&umem->huge, index >> ODP_HUGE_ORDER);
+		if (entry) {
+			t = xa_to_value(entry);
+			for (i = index; i <= last; i++)
+				odp_last_keep(umem, i, t + ((i & (ODP_HUGE_PAGES - 1)) << 1));
+			return t + ((index & (ODP_HUGE_PAGES - 1)) << 1);
+		}
+	}
+	rcu_read_lock();
+	xas_for_each(&xas, entry, last) {
+		if (xas_retry(&xas, entry) || !xa_is_value(entry))
+			continue;
+		odp_last_keep(umem, xas.xa_index, xa_to_value(entry));
+		if (xas.xa_index == index)
+			t = xa_to_value(entry);
+	}
+	rcu_read_unlock();
+	return t;
+}
+
+/*
+ * odp_usable_pfn() through @umem's last translations: the word of @va's
+ * slot is used when it keeps @va's page, else odp_last_fill() looks the
+ * page up and fills the slots. Both happen under @umem->lock, which
+ * odp_entries_changed() holds for writing when it zeroes the words.
+ */
+static __always_inline unsigned long
+odp_last_pfn(struct odp_mirror_umem *umem, unsigned long va, bool write)
+{
+	unsigned long index = odp_page_index(umem, va), word;
+
+	lockdep_assert_held(&umem->lock);
+	word = READ_ONCE(umem->last[index % ODP_LAST_SLOTS]);
+	if (index < BIT(ODP_LAST_INDEX_BITS) &&
+	    (word & ODP_LAST_KEY) == (index << 1 | ODP_LAST_USED))
+		return odp_translation_pfn(word >> ODP_LAST_SHIFT, write);
+	return odp_translation_pfn(odp_last_fill(umem, va), write);
 }
 
 /*
@@ -730,7 +837,7 @@ static unsigned long odp_usable_pfn(struct odp_mirror_umem *umem,
  * first and therefore invalidate, cannot take the folio out of its
  * mapping meanwhile (see folio_mark_dirty()).
  */
-static void odp_mark_dirty(unsigned long pfn)
+static __always_inline void odp_mark_dirty(unsigned long pfn)
 {
 	struct folio *folio = page_folio(pfn_to_page(pfn));
 
@@ -1010,6 +1117,35 @@ int odp_mirror_umem_prefault(struct odp_mirror_umem *umem, u64 va, u64 len,
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_prefault);
 
+/*
+ * odp_copy_recorded() inlined into the copy path, which runs once a
+ * packet: a call and its return cost dozens of instructions on Debian's
+ * kernels with the CPU's mitigations on (return thunks).
+ */
+static __always_inline bool __odp_copy_recorded(struct odp_mirror_umem *umem,
+						unsigned long va, void *buf,
+						size_t len, bool to_umem)
+{
+	unsigned long pfn;
+	void *kaddr;
+
+	if (!down_read_trylock(&umem->lock))
+		return false;
+	pfn = odp_last_pfn(umem, va, to_umem);
+	if (pfn) {
+		kaddr = kmap_local_pfn(pfn) + offset_in_page(va);
+		if (to_umem) {
+			odp_mark_dirty(pfn);
+			memcpy(kaddr, buf, len);
+		} else {
+			memcpy(buf, kaddr, len);
+		}
+		kunmap_local(kaddr);
+	}
+	up_read(&umem->lock);
+	return pfn;
+}
+
 /**
  * odp_copy_recorded() - Copy within one recorded page, if its lock is free.
  * @umem: an explicit umem or a child
@@ -1029,24 +1165,7 @@ EXPORT_SYMBOL_GPL(odp_mirror_umem_prefault);
 bool odp_copy_recorded(struct odp_mirror_umem *umem, unsigned long va,
 		       void *buf, size_t len, bool to_umem)
 {
-	unsigned long pfn;
-	void *kaddr;
-
-	if (!down_read_trylock(&umem->lock))
-		return false;
-	pfn = odp_usable_pfn(umem, va, to_umem);
-	if (pfn) {
-		kaddr = kmap_local_pfn(pfn) + offset_in_page(va);
-		if (to_umem) {
-			odp_mark_dirty(pfn);
-			memcpy(kaddr, buf, len);
-		} else {
-			memcpy(buf, kaddr, len);
-		}
-		kunmap_local(kaddr);
-	}
-	up_read(&umem->lock);
-	return pfn;
+	return __odp_copy_recorded(umem, va, buf, len, to_umem);
 }
 
 /*
@@ -1060,8 +1179,9 @@ bool odp_copy_recorded(struct odp_mirror_umem *umem, unsigned long va,
  * Return: true when copied; false when the general path must run, which
  * then checks and reports whatever stopped this one.
  */
-static bool odp_copy_in_page(struct odp_mirror_umem *umem, u64 va,
-			     void *buf, u64 len, bool to_umem)
+static __always_inline bool odp_copy_in_page(struct odp_mirror_umem *umem,
+					     u64 va, void *buf, u64 len,
+					     bool to_umem)
 {
 	u64 end;
 
@@ -1071,7 +1191,20 @@ static bool odp_copy_in_page(struct odp_mirror_umem *umem, u64 va,
 		return false;
 	if (umem->implicit)
 		return odp_implicit_copy_in_page(umem, va, buf, len, to_umem);
-	return odp_copy_recorded(umem, va, buf, len, to_umem);
+	return __odp_copy_recorded(umem, va, buf, len, to_umem);
+}
+
+/*
+ * odp_mirror_umem_copy() through the general walk, out of line: the
+ * common case's code stays free of what only the walk needs.
+ */
+static noinline int odp_copy_walk(struct odp_mirror_umem *umem, u64 va,
+				  void *buf, u64 len, bool to_umem)
+{
+	struct odp_copy c = { .buf = buf, .to_umem = to_umem };
+
+	return odp_mirror_umem_access(umem, va, len, to_umem, odp_copy_chunk,
+				      &c);
 }
 
 /**
@@ -1088,12 +1221,9 @@ static bool odp_copy_in_page(struct odp_mirror_umem *umem, u64 va,
 int odp_mirror_umem_copy(struct odp_mirror_umem *umem, u64 va, void *buf,
 			 u64 len, bool to_umem)
 {
-	struct odp_copy c = { .buf = buf, .to_umem = to_umem };
-
 	if (odp_copy_in_page(umem, va, buf, len, to_umem))
 		return 0;
-	return odp_mirror_umem_access(umem, va, len, to_umem, odp_copy_chunk,
-				      &c);
+	return odp_copy_walk(umem, va, buf, len, to_umem);
 }
 EXPORT_SYMBOL_GPL(odp_mirror_umem_copy);
 
@@ -1206,6 +1336,7 @@ void odp_umem_remove(struct odp_mirror_umem *umem)
 	umem->nr_entries = 0;
 	xa_destroy(&umem->pfns);
 	xa_destroy(&umem->huge);
+	odp_entries_changed(umem);
 	up_write(&umem->lock);
 	odp_fault_drop_stalled(umem);
 }
