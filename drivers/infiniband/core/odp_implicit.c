@@ -62,6 +62,13 @@ struct odp_implicit {
 	 * too, with no lock but the xarray's.
 	 */
 	struct xarray		children;
+	/*
+	 * The child the last in-page copy used, or NULL: stored by copies
+	 * under @children_lock held for reading, set to NULL under it held
+	 * for writing when a child leaves @children, so a child read here
+	 * under the lock is in @children.
+	 */
+	struct odp_mirror_umem	*last_child;
 	struct work_struct	reclaim_work;
 };
 
@@ -107,6 +114,7 @@ static void odp_children_reap(struct odp_implicit *imp, bool all)
 			continue;
 		xa_erase(&imp->children, slot);
 		list_add(&child->dead_link, &dead);
+		WRITE_ONCE(imp->last_child, NULL);
 	}
 	up_write(&imp->children_lock);
 
@@ -253,9 +261,10 @@ ALLOW_ERROR_INJECTION(odp_implicit_walk, ERRNO);
  * @to_umem: copy @buf into the page (else the other way)
  *
  * The copy path's common case on an implicit umem: the child that covers
- * the page is there, and the page is recorded in it. No child is created
- * and none is left empty (a child whose page is recorded holds an entry),
- * so nothing is handed to the reclaim work.
+ * the page is there (the last one used, mostly), and the page is
+ * recorded in it. No child is created and none is left empty (a child
+ * whose page is recorded holds an entry), so nothing is handed to the
+ * reclaim work.
  *
  * Context: as odp_mirror_umem_access(); does not sleep.
  * Return: true when copied; false when there is no such child or page, or
@@ -270,7 +279,12 @@ bool odp_implicit_copy_in_page(struct odp_mirror_umem *umem, unsigned long va,
 
 	if (!down_read_trylock(&imp->children_lock))
 		return false;
-	child = xa_load(&imp->children, va >> ODP_CHILD_SHIFT);
+	child = READ_ONCE(imp->last_child);
+	if (!child || va < child->start || va >= child->end) {
+		child = xa_load(&imp->children, va >> ODP_CHILD_SHIFT);
+		if (child)
+			WRITE_ONCE(imp->last_child, child);
+	}
 	if (child)
 		copied = odp_copy_recorded(child, va, buf, len, to_umem);
 	up_read(&imp->children_lock);
