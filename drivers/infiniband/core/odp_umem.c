@@ -475,11 +475,11 @@ static int odp_store_huge(struct odp_mirror_umem *umem, unsigned long index,
 	old = xa_store(&umem->huge, index, entry, GFP_NOWAIT);
 	if (xa_is_err(old))
 		return xa_err(old);
-	if (!old) {
+	/* a huge entry hides the 4 KiB ones a copy may have kept */
+	odp_entries_changed(umem);
+	if (!xa_is_value(old)) {
 		umem->nr_entries++;
 		atomic_long_inc(&odp_live_entries);
-	} else if (xa_is_value(old)) {
-		odp_entries_changed(umem);
 	}
 	return 0;
 }
