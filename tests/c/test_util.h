@@ -420,9 +420,10 @@ static inline long tu_env_rounds(void)
 static inline long tu_rounds(long fast, long stress)
 {
 	const char *s = getenv("RXE_ODP_STRESS");
+	long n = tu_env_rounds();
 
-	if (tu_env_rounds())
-		return tu_env_rounds();
+	if (n)
+		return n;
 	return s && !strcmp(s, "1") ? stress : fast;
 }
 

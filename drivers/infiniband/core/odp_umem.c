@@ -706,25 +706,38 @@ static int odp_check_access(struct odp_mirror_umem *umem, u64 va, u64 len,
 }
 
 /*
+ * The huge page entry that covers page @index of @umem, or NULL. The huge
+ * table is looked at only when it holds something: entries come and go
+ * under the write side of umem->lock, which the caller excludes, and a
+ * slot reserved meanwhile (odp_reserve()) holds no entry.
+ */
+static void *odp_huge_entry(struct odp_mirror_umem *umem, unsigned long index)
+{
+	lockdep_assert_held(&umem->lock);
+	if (xa_empty(&umem->huge))
+		return NULL;
+	return xa_load(&umem->huge, index >> ODP_HUGE_ORDER);
+}
+
+/* The translation of page @index in the huge page of huge entry @entry. */
+static unsigned long odp_huge_translation(void *entry, unsigned long index)
+{
+	return xa_to_value(entry) + ((index & (ODP_HUGE_PAGES - 1)) << 1);
+}
+
+/*
  * The translation of @va's page, pfn << 1 | ODP_ENTRY_WRITABLE if it may
  * be written, or 0 if it must be faulted first (pfn 0 is never a user
- * page). A huge page's entry covers all of it. The huge table is looked
- * at only when it holds something: entries come and go under the write
- * side of umem->lock, which the caller excludes, and a slot reserved
- * meanwhile (odp_reserve()) holds no entry.
+ * page). A huge page's entry covers all of it.
  */
 static unsigned long odp_lookup(struct odp_mirror_umem *umem,
 				unsigned long va)
 {
 	unsigned long index = odp_page_index(umem, va);
-	void *entry = NULL;
+	void *entry = odp_huge_entry(umem, index);
 
-	lockdep_assert_held(&umem->lock);
-	if (!xa_empty(&umem->huge))
-		entry = xa_load(&umem->huge, index >> ODP_HUGE_ORDER);
 	if (entry)
-		return xa_to_value(entry) +
-		       ((index & (ODP_HUGE_PAGES - 1)) << 1);
+		return odp_huge_translation(entry, index);
 	entry = xa_load(&umem->pfns, index);
 	return entry ? xa_to_value(entry) : 0;
 }
@@ -771,14 +784,11 @@ static noinline unsigned long odp_last_fill(struct odp_mirror_umem *umem,
 	lockdep_assert_held(&umem->lock);
 	if (last >= BIT(ODP_LAST_INDEX_BITS))
 		return odp_lookup(umem, va);
-	if (!xa_empty(&umem->huge)) {
-		entry = xa_load(&umem->huge, index >> ODP_HUGE_ORDER);
-		if (entry) {
-			t = xa_to_value(entry);
-			for (i = index; i <= last; i++)
-				odp_last_keep(umem, i, t + ((i & (ODP_HUGE_PAGES - 1)) << 1));
-			return t + ((index & (ODP_HUGE_PAGES - 1)) << 1);
-		}
+	entry = odp_huge_entry(umem, index);
+	if (entry) {
+		for (i = index; i <= last; i++)
+			odp_last_keep(umem, i, odp_huge_translation(entry, i));
+		return odp_huge_translation(entry, index);
 	}
 	rcu_read_lock();
 	xas_for_each(&xas, entry, last) {
